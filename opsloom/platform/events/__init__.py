@@ -1,0 +1,7 @@
+"""Domain events: written to the outbox in the change's transaction, delivered at least once."""
+
+from __future__ import annotations
+
+from .outbox import Event, emit
+
+__all__ = ["Event", "emit"]
