@@ -20,14 +20,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 
 $(VENDOR_STAMP): node_modules/.package-lock.json scripts/vendor.py $(STAMP)
 	$(BIN)/python scripts/vendor.py
 	touch $(VENDOR_STAMP)
 
 translations: $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -q -d opsloom/platform/translations
+	$(BIN)/pybabel -q compile -d opsloom/platform/translations
 
 demo: install
 	$(BIN)/opsloom demo

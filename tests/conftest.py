@@ -119,6 +119,7 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
         # jobs run only when a test drains them (see ``drain_jobs``)
         "JOBS_MODE": "off",
         "LOAD_ENTRY_POINTS": False,
+        "PASSWORD_HASH_PROFILE": "fast",
     }
 
 
@@ -211,7 +212,7 @@ def database_state(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
     with app.extensions["opsloom.db"].session_scope() as session:
         for table in Base.metadata.sorted_tables:
             rows = session.execute(select(table)).all()
-            state[table.name] = sorted((tuple(map(repr, row)) for row in rows))
+            state[table.name] = sorted(tuple(map(repr, row)) for row in rows)
     return state
 
 

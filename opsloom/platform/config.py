@@ -54,6 +54,18 @@ DEFAULTS: dict[str, Any] = {
     # load third-party plugins from the ``opsloom.plugins`` entry point group
     "LOAD_ENTRY_POINTS": True,
     "TESTING": False,
+    # argon2 cost: "standard"; "fast" only for test suites
+    "PASSWORD_HASH_PROFILE": "standard",
+    # jobs and events tuning (see docs/configuration.md)
+    "JOBS_NAMESPACE": "opsloom",
+    "EVENT_BACKOFF_MAX_SECONDS": 3600,
+    "EVENT_CLAIM_SECONDS": 300,
+    "EVENT_DISPATCH_BATCH": 500,
+    "EVENT_DELIVERY_BATCH": 250,
+    "EVENT_REQUEUE_AFTER_SECONDS": 300,
+    "EVENT_RETENTION_DAYS": 7,
+    "SCHEDULER_RETENTION_HOURS": 24,
+    "LOGIN_ATTEMPT_RETENTION_DAYS": 30,
 }
 
 

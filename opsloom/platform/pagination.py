@@ -9,7 +9,6 @@ Keyset (``WHERE (a, id) > (:a, :id)``) keeps every page as cheap as the first.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -117,7 +116,9 @@ def parse_limit(raw: Any, default: int = 50, maximum: int = 500) -> int:
     try:
         limit = int(raw)
     except (TypeError, ValueError):
-        raise BadRequest(f"`limit` must be a whole number; got {raw!r}.", errors={"limit": "not an integer"})
+        raise BadRequest(
+            f"`limit` must be a whole number; got {raw!r}.", errors={"limit": "not an integer"}
+        ) from None
     if not 1 <= limit <= maximum:
         raise BadRequest(
             f"`limit` must be between 1 and {maximum}; got {limit}.",

@@ -67,7 +67,7 @@ def init_api(app: Flask) -> Api:
 def register_api_blueprint(app: Flask, blueprint: flask_smorest.Blueprint, url_prefix: str = "") -> None:
     """Mount an API blueprint under ``/api/v1`` and add it to the OpenAPI document."""
     api: Api = app.extensions["opsloom.api"]
-    api.register_blueprint(blueprint, url_prefix=API_PREFIX + url_prefix)
+    api.register_blueprint(blueprint, url_prefix=API_PREFIX + (url_prefix or blueprint.url_prefix or ""))
 
 
 def _assign_request_id() -> None:

@@ -8,11 +8,11 @@ the publishing transaction, so a failing publish (bad DDL, say) rolls everything
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
     from datetime import datetime
 
     from sqlalchemy.orm import Session
@@ -68,3 +68,5 @@ class DefinitionKind:
     order: int = 100
     #: the body key that must equal the definition key (most kinds keep ``key`` in the body)
     key_field: str | None = "key"
+    #: at most one definition per app, whose key is the app's key (the ``app`` settings kind)
+    singleton: bool = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .handlers import Handler, HandlerContext, subscribe, subscriptions
 from .outbox import Event, emit
 
-__all__ = ["Event", "emit"]
+__all__ = ["Event", "Handler", "HandlerContext", "emit", "subscribe", "subscriptions"]

@@ -52,6 +52,9 @@ class User(Base):
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(Stamp)
+    # bumped when the user is deactivated or changes password: browser sessions made
+    # under an older epoch end on their next request
+    auth_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
 

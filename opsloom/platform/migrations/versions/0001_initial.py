@@ -2,13 +2,12 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-23 09:04:24.333551
+Create Date: 2026-11-23 09:15:05.115718
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 from sqlalchemy import Text  # noqa: F401  (autogenerate renders JSONB(astext_type=Text()))
 from sqlalchemy.dialects import postgresql
 
@@ -90,6 +89,7 @@ def upgrade() -> None:
     sa.Column('is_superuser', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('auth_epoch', sa.Integer(), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
