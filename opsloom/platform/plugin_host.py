@@ -29,6 +29,8 @@ __all__ = ["BUILTIN_PLUGINS", "PluginHost", "PluginStatus", "get_plugin_host"]
 
 log = logging.getLogger("opsloom.plugins")
 
+EXPR_BUILTIN_OWNER = "opsloom.platform.expr"
+
 #: modules of the built-in parts; each registers through the same hooks as third parties.
 #: A module that does not exist yet (an engine not installed) is skipped silently.
 BUILTIN_PLUGINS = (
@@ -58,6 +60,8 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.statuses: list[PluginStatus] = []
         self.registries = Registries()
+        #: the expression language's operators: built-ins plus the plugins' (built in ``load``)
+        self.expr_registry: Any = None
 
     @property
     def hook(self) -> Any:
@@ -87,7 +91,24 @@ class PluginHost:
                 status = self._register(plugin, ep.name, source)
                 if status and ep.dist:
                     status.version = ep.dist.version
+        self._seed_builtin_operators()
         self._collect()
+        self._build_expr_registry()
+
+    def _seed_builtin_operators(self) -> None:
+        """Put the built-in operator names in the registry first, so a plugin reusing one is the one dropped."""
+        from .expr.builtins import BUILTIN_OPERATORS
+
+        for op in BUILTIN_OPERATORS:
+            self.registries.expr_operators.register(op, owner=EXPR_BUILTIN_OWNER)
+
+    def _build_expr_registry(self) -> None:
+        from .expr.builtins import build_registry
+
+        registry = self.registries.expr_operators
+        self.expr_registry = build_registry(
+            op for name, op in registry.items() if registry.owner(name) != EXPR_BUILTIN_OWNER
+        )
 
     def _register(self, plugin: Any, name: str, source: str) -> PluginStatus | None:
         try:

@@ -115,3 +115,43 @@ def test_an_entry_point_that_fails_to_import_is_reported(monkeypatch: pytest.Mon
     assert not status.ok
     assert "exploding_dependency" in status.error
     assert status.source == "entry point opsloom-exploding"
+
+
+class OperatorPlugin:
+    __name__ = "operators"
+
+    @hookimpl
+    def opsloom_register_expr_operators(self) -> list[object]:
+        from opsloom.platform.expr import Operator
+
+        return [Operator(name="vip_discount", fn=lambda amount: amount * 0.9, min_args=1, max_args=1,
+                         params=("number",), returns="number")]
+
+
+class ShadowingOperatorPlugin:
+    __name__ = "shadowing"
+
+    @hookimpl
+    def opsloom_register_expr_operators(self) -> list[object]:
+        from opsloom.platform.expr import Operator
+
+        return [Operator(name="if", fn=lambda *args: None)]
+
+
+def test_plugin_operators_reach_the_expression_language() -> None:
+    from opsloom.platform.expr import compile as compile_expr
+
+    host = PluginHost()
+    host.load([OperatorPlugin()], entry_point_plugins=False)
+    check = compile_expr({"vip_discount": [{"var": "amount"}]}, registry=host.expr_registry)
+    assert check({"amount": 100}) == 90
+
+
+def test_a_plugin_cannot_replace_a_builtin_operator() -> None:
+    host = PluginHost()
+    host.load([ShadowingOperatorPlugin(), OperatorPlugin()], entry_point_plugins=False)
+    statuses = {s.name: s for s in host.statuses}
+    assert not statuses["shadowing"].ok
+    assert "registered twice" in statuses["shadowing"].error
+    assert statuses["operators"].ok
+    assert host.expr_registry.get("vip_discount") is not None
