@@ -23,7 +23,7 @@ from . import passwords
 from .actors import actor_for
 from .csrf import CSRF_HEADER, rotate_csrf, validate_csrf
 from .login import keep_failed_attempts
-from .tokens import authenticate_token
+from .tokens import authenticate_bearer
 from .workspaces import default_workspace
 
 if TYPE_CHECKING:
@@ -78,23 +78,10 @@ def _authenticate_bearer(header: str) -> None:
     scheme, _, value = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise AuthenticationRequired("Send `Authorization: Bearer <token>`; other schemes are not accepted.")
-    db = request_session()
-    token, user = authenticate_token(db, value.strip(), utcnow())
-    try:
-        actor = actor_for(
-            db,
-            user,
-            token.workspace_id,
-            via="token",
-            request_id=g.get("request_id"),
-            address=request.remote_addr,
-        )
-    except NotFound:
-        raise AuthenticationRequired(
-            "The user of this API token is no longer an active member of its workspace."
-        ) from None
-    g.user = user
-    g.actor = actor
+    g.actor = authenticate_bearer(
+        request_session(), value.strip(), utcnow(), request_id=g.get("request_id"), address=request.remote_addr
+    )
+    # g.user stays None until asked for: most API views need only the actor (current_user loads it)
 
 
 def _authenticate_session() -> None:
@@ -154,8 +141,17 @@ def _keep_failed_logins(response: Response) -> Response:
 
 
 def current_user() -> User:
-    """The signed-in user; :raises AuthenticationRequired: nobody is signed in."""
+    """The signed-in user; :raises AuthenticationRequired: nobody is signed in.
+
+    Bearer requests authenticate to an actor only; the ``User`` row is loaded here, once
+    per request, by the few views that need more than the actor.
+    """
     user = g.get("user")
+    if user is None:
+        actor = g.get("actor")
+        if actor is not None and actor.user_id is not None:
+            user = request_session().get(User, actor.user_id)
+            g.user = user
     if user is None:
         raise AuthenticationRequired("Sign in first.")
     return user

@@ -13,17 +13,18 @@ import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import selectinload
 
 from opsloom.platform.actor import SYSTEM
 from opsloom.platform.audit import record
 from opsloom.platform.errors import AuthenticationRequired, NotFound, PermissionDenied, ValidationError
 from opsloom.platform.events import emit
-from opsloom.platform.models import ApiToken, Membership, User
+from opsloom.platform.models import ApiToken, Membership, User, Workspace
 from opsloom.platform.pagination import SortKey
 
 from ._common import aware, check_text, iso, list_page, now_or, workspace_id_of
+from .actors import ACTOR_COLUMNS, actor_from_rows, join_membership
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -31,11 +32,11 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from opsloom.platform.actor import Actor
-    from opsloom.platform.models import Workspace
     from opsloom.platform.pagination import Page
 
 __all__ = [
     "TOKEN_PREFIX",
+    "authenticate_bearer",
     "authenticate_token",
     "hash_token",
     "issue_token",
@@ -149,39 +150,112 @@ def issue_token(
     return token, plaintext
 
 
+_BEARER_QUERY = join_membership(
+    select(
+        ApiToken.id.label("t_id"),
+        ApiToken.prefix.label("t_prefix"),
+        ApiToken.workspace_id.label("t_workspace_id"),
+        ApiToken.expires_at.label("t_expires_at"),
+        ApiToken.revoked_at.label("t_revoked_at"),
+        ApiToken.last_used_at.label("t_last_used_at"),
+        User.id.label("u_id"),
+        User.username.label("u_username"),
+        User.display_name.label("u_display_name"),
+        User.is_active.label("u_active"),
+        User.is_superuser.label("u_superuser"),
+        User.locale.label("u_locale"),
+        *ACTOR_COLUMNS,
+    )
+    .select_from(ApiToken)
+    .join(User, User.id == ApiToken.user_id)
+    .join(Workspace, Workspace.id == ApiToken.workspace_id),
+    User.id,
+).where(ApiToken.token_hash == bindparam("token_hash"))
+
+
+def _check_usable(prefix: str, revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> None:
+    if revoked_at is not None:
+        raise AuthenticationRequired(
+            f"The API token {prefix}… was revoked on {iso(revoked_at)}; create a new one."
+        )
+    expires = aware(expires_at)
+    if expires is not None and expires <= now:
+        raise AuthenticationRequired(f"The API token {prefix}… expired on {iso(expires_at)}; create a new one.")
+
+
+def _check_format(plaintext: str) -> None:
+    if not plaintext.startswith(TOKEN_PREFIX) or not 20 <= len(plaintext) <= 200:
+        raise AuthenticationRequired("This is not an opsloom API token (they start with `olt_`).")
+
+
+_NOT_VALID = "The API token is not valid; create a new one (POST /api/v1/auth/token)."
+
+
 def authenticate_token(session: Session, plaintext: str, now: datetime) -> tuple[ApiToken, User]:
     """The token and its user for a bearer ``plaintext``.
 
     :raises AuthenticationRequired: unknown, revoked or expired token, or a deactivated
         user; the detail says which, so a client knows whether to ask for a new token.
     """
-    if not plaintext.startswith(TOKEN_PREFIX) or not 20 <= len(plaintext) <= 200:
-        raise AuthenticationRequired("This is not an opsloom API token (they start with `olt_`).")
+    _check_format(plaintext)
     row = session.execute(
         select(ApiToken, User)
         .join(User, User.id == ApiToken.user_id)
         .where(ApiToken.token_hash == hash_token(plaintext))
     ).first()
     if row is None:
-        raise AuthenticationRequired(
-            "The API token is not valid; create a new one (POST /api/v1/auth/token)."
-        )
+        raise AuthenticationRequired(_NOT_VALID)
     token, user = row
-    status = token_status(token, now)
-    if status == "revoked":
-        raise AuthenticationRequired(
-            f"The API token {token.prefix}… was revoked on {iso(token.revoked_at)}; create a new one."
-        )
-    if status == "expired":
-        raise AuthenticationRequired(
-            f"The API token {token.prefix}… expired on {iso(token.expires_at)}; create a new one."
-        )
+    _check_usable(token.prefix, token.revoked_at, token.expires_at, now)
     if not user.is_active:
         raise AuthenticationRequired("The account of this API token is deactivated.")
     last = aware(token.last_used_at)
     if last is None or now - last >= _TOUCH_EVERY:
         token.last_used_at = now
     return token, user
+
+
+def authenticate_bearer(
+    session: Session, plaintext: str, now: datetime, *, request_id: str | None, address: str | None
+) -> Actor:
+    """The actor a bearer ``plaintext`` stands for, in one query (token, user, workspace, roles).
+
+    The request edge calls this on every API request; ``authenticate_token`` answers the
+    same questions with ORM objects for callers that need them.
+
+    :raises AuthenticationRequired: unknown, revoked or expired token, a deactivated user,
+        or a user who is no longer an active member of the token's workspace.
+    """
+    _check_format(plaintext)
+    rows = session.execute(_BEARER_QUERY, {"token_hash": hash_token(plaintext)}).all()
+    if not rows:
+        raise AuthenticationRequired(_NOT_VALID)
+    first = rows[0]
+    _check_usable(first.t_prefix, first.t_revoked_at, first.t_expires_at, now)
+    if not first.u_active:
+        raise AuthenticationRequired("The account of this API token is deactivated.")
+    try:
+        actor = actor_from_rows(
+            rows,
+            user_id=first.u_id,
+            username=first.u_username,
+            display_name=first.u_display_name,
+            is_active=first.u_active,
+            is_superuser=first.u_superuser,
+            locale=first.u_locale,
+            workspace_id=first.t_workspace_id,
+            via="token",
+            request_id=request_id,
+            address=address,
+        )
+    except NotFound:
+        raise AuthenticationRequired(
+            "The user of this API token is no longer an active member of its workspace."
+        ) from None
+    last = aware(first.t_last_used_at)
+    if last is None or now - last >= _TOUCH_EVERY:
+        session.execute(update(ApiToken).where(ApiToken.id == first.t_id).values(last_used_at=now))
+    return actor
 
 
 def _visible(session: Session, actor: Actor, token_id: int) -> ApiToken:

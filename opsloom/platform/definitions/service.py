@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from opsloom.platform.audit import record
@@ -247,13 +247,17 @@ def list_apps(session: Session, actor: Actor, *, include_archived: bool = False)
     return list(session.scalars(apps_select(actor, include_archived=include_archived).order_by(App.key)))
 
 
+# built once: every record and definition route resolves its app through this
+_APP_BY_KEY = select(App).where(App.workspace_id == bindparam("workspace_id"), App.key == bindparam("key"))
+
+
 def get_app(session: Session, actor: Actor, key: str, *, include_archived: bool = True) -> App:
     """App ``key`` of the actor's workspace; :raises NotFound: unknown, foreign or (when asked) archived."""
     workspace_id = _workspace_of(actor)
     problem = identifier_error(key, "app key")
     if problem:
         raise NotFound(f"No such app: {problem}.")
-    app = session.scalar(select(App).where(App.workspace_id == workspace_id, App.key == key))
+    app = session.scalar(_APP_BY_KEY, {"workspace_id": workspace_id, "key": key})
     if app is None or (app.archived_at is not None and not include_archived):
         raise NotFound(f"This workspace has no app {key!r}.")
     return app

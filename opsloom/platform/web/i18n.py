@@ -41,8 +41,9 @@ def _normalise(value: str | None) -> str | None:
 
 
 def select_locale() -> str:
-    user = g.get("user")
-    chosen = _normalise(getattr(user, "locale", None)) if user is not None else None
+    # the user row when loaded (a page may just have changed it), else the actor (bearer calls)
+    who = g.get("user") or g.get("actor")
+    chosen = _normalise(getattr(who, "locale", None)) if who is not None else None
     if chosen is None:
         chosen = _normalise(session.get("locale"))
     if chosen is None:

@@ -202,3 +202,48 @@ def test_token_list_pages_newest_first(app: Flask, people: dict[str, int]) -> No
         second = identity.list_tokens(s, alice, limit=3, cursor=first.next_cursor, secret="k")
         assert [t.id for t in first.items + second.items] == sorted(ids, reverse=True)
         assert second.next_cursor is None
+
+
+def test_bearer_authentication_gives_the_same_actor_as_a_session_in_one_query(
+    app: Flask, people: dict[str, int]
+) -> None:
+    """The request edge's single-query path agrees with ``actor_for`` on every field."""
+    from sqlalchemy import event
+
+    from opsloom.platform.auth.tokens import authenticate_bearer
+
+    db = app.extensions["opsloom.db"]
+    with db.session_scope() as s:
+        _token, plaintext = _issue(s, people, who="sam")
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    with db.session_scope() as s:
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            bearer = authenticate_bearer(s, plaintext, NOW + timedelta(seconds=1), request_id="r1", address="10.0.0.1")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        session_actor = identity.actor_for(
+            s, s.get(User, people["sam"]), people["acme"], via="token", request_id="r1", address="10.0.0.1"
+        )
+    assert bearer == session_actor
+    assert bearer.role_keys == {"staff"}
+    assert bearer.workspace_id == people["acme"]
+    assert len([sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]) == 1
+
+
+def test_bearer_of_a_member_removed_from_the_workspace_is_refused(app: Flask, people: dict[str, int]) -> None:
+    from opsloom.platform.auth.tokens import authenticate_bearer
+    from opsloom.platform.models import Membership
+
+    db = app.extensions["opsloom.db"]
+    with db.session_scope() as s:
+        _token, plaintext = _issue(s, people, who="sam")
+    with db.session_scope() as s:
+        member = s.scalar(select(Membership).where(Membership.user_id == people["sam"]))
+        member.is_active = False
+    with db.session_scope() as s, pytest.raises(AuthenticationRequired, match="no longer an active member"):
+        authenticate_bearer(s, plaintext, NOW, request_id=None, address=None)
