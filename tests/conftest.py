@@ -19,16 +19,21 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import create_engine, text
 
+import opsloom.form_engine.models  # noqa: F401  (its tables are truncated between tests too)
 from opsloom.platform.db import Base, Database
 from opsloom.platform.migrations import upgrade
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
+    import click
+    from click.testing import Result
     from flask import Flask
     from flask.testing import FlaskClient
+    from werkzeug.test import TestResponse
 
+PROBLEM = "application/problem+json"
 REQUIRE_ALL = os.environ.get("OPSLOOM_TEST_REQUIRE_ALL") == "1"
 PG_URL = os.environ.get("OPSLOOM_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("OPSLOOM_TEST_REDIS_URL", "")
@@ -204,15 +209,29 @@ def _no_leaked_app_context() -> Iterator[None]:
         pytest.fail("the test left a Flask app context pushed")
 
 
-def database_state(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every platform table, in a stable order: equal before and after = nothing changed."""
-    from sqlalchemy import select
+def database_state(app: Flask) -> dict[str, Any]:
+    """Every table's columns, indexes and rows, in a stable order: equal before and after = nothing changed.
 
-    state = {}
-    with app.extensions["opsloom.db"].session_scope() as session:
-        for table in Base.metadata.sorted_tables:
-            rows = session.execute(select(table)).all()
-            state[table.name] = sorted(tuple(map(repr, row)) for row in rows)
+    Reflected from the database, so entity tables made by publishes (and their columns) count too.
+    """
+    from sqlalchemy import MetaData, inspect, select
+
+    state: dict[str, Any] = {}
+    database = app.extensions["opsloom.db"]
+    with database.engine.connect() as conn:
+        inspector = inspect(conn)
+        metadata = MetaData()
+        metadata.reflect(conn)
+        for table in metadata.sorted_tables:
+            if table.name == "alembic_version":
+                continue
+            columns = [(c["name"], str(c["type"])) for c in inspector.get_columns(table.name)]
+            indexes = sorted(
+                (i["name"] or "", tuple(i["column_names"]), bool(i["unique"]))
+                for i in inspector.get_indexes(table.name)
+            )
+            rows = sorted(tuple(map(repr, row)) for row in conn.execute(select(table)).all())
+            state[table.name] = {"columns": columns, "indexes": indexes, "rows": rows}
     return state
 
 
@@ -220,3 +239,77 @@ def database_state(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
 def snapshot(app: Flask) -> Any:
     """``snapshot()`` returns the whole database state; assert it is unchanged after a bad request."""
     return lambda: database_state(app)
+
+
+# ---------------------------------------------------------------- answers and commands
+
+
+def assert_problem(response: TestResponse, status: int) -> dict[str, Any]:
+    """The RFC 9457 body of ``response``, which must be a problem+json with ``status``."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM
+    body = response.get_json()
+    assert body["status"] == status
+    assert body["detail"]
+    assert body["type"].startswith("/problems/")
+    return body
+
+
+def command_line(
+    app_config: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    register: Callable[[click.Group], None],
+    *words: str,
+) -> Callable[..., Result]:
+    """Run the commands ``register`` adds (``words``: the group, e.g. ``"user"``) on the test database.
+
+    The CLI builds its own app from ``OPSLOOM_*`` variables, so the test app's settings
+    become variables (plugin classes cannot travel that way and are left out).
+    """
+    import json
+
+    import click
+    from click.testing import CliRunner
+
+    for name, value in app_config.items():
+        if name != "PLUGINS":
+            monkeypatch.setenv(f"OPSLOOM_{name}", value if isinstance(value, str) else json.dumps(value))
+    group = click.Group()
+    register(group)
+
+    def invoke(*args: str, stdin: str | None = None) -> Result:
+        return CliRunner().invoke(group, [*words, *args], input=stdin, catch_exceptions=False)
+
+    return invoke
+
+
+# ---------------------------------------------------------------- entities
+
+
+def publish_entity(
+    client: FlaskClient,
+    member: Member,
+    body: dict[str, Any],
+    *,
+    app_key: str = "crm",
+    force: bool = False,
+    expect: int = 200,
+) -> dict[str, Any]:
+    """Save ``body`` as the draft of entity ``body["key"]`` in ``app_key`` (created if missing) and publish it.
+
+    Returns the publish answer (``report`` lists the schema changes); asserts the status.
+    """
+    if client.get(f"/api/v1/apps/{app_key}", headers=member.headers).status_code == 404:
+        created = client.post(
+            "/api/v1/apps", json={"key": app_key, "label": app_key.upper()}, headers=member.headers
+        )
+        assert created.status_code == 201, created.get_json()
+    saved = client.put(f"/api/v1/apps/{app_key}/entities/{body['key']}", json=body, headers=member.headers)
+    assert saved.status_code == 200, saved.get_json()
+    published = client.post(
+        f"/api/v1/apps/{app_key}/entities/{body['key']}/publish",
+        json={"options": {"force": True}} if force else {},
+        headers=member.headers,
+    )
+    assert published.status_code == expect, published.get_json()
+    return published.get_json()

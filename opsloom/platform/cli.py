@@ -58,9 +58,9 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
+@click.option("--revision", default="heads", show_default=True, help="Target Alembic revision (default: every branch at its head).")
 def db_upgrade(revision: str) -> None:
-    """Create or upgrade the platform tables to the version this opsloom needs."""
+    """Create or upgrade the platform and engine tables to the version this opsloom needs."""
     from .config import load_settings
     from .db import Database
     from .migrations import current_revision, head_revision, upgrade

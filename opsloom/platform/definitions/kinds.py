@@ -64,6 +64,9 @@ class DefinitionKind:
     #: semantic checks: yields (JSON pointer, message) pairs
     check: Callable[[dict[str, Any], CheckContext], Iterable[tuple[str, str]]] | None = None
     on_publish: Callable[[PublishContext], None] | None = None
+    #: normalises a validated body just before it is stored as the draft (the entity kind gives
+    #: new fields their stable ids); gets the body and the app's ``lookup`` (as in CheckContext)
+    prepare: Callable[[dict[str, Any], Callable[[str, str], dict[str, Any] | None]], dict[str, Any]] | None = None
     #: import and publish order inside an app package (entities before flows before rules)
     order: int = 100
     #: the body key that must equal the definition key (most kinds keep ``key`` in the body)

@@ -622,6 +622,8 @@ def write_draft(
     now: datetime,
 ) -> Definition:
     """Store an already validated body as the draft; saving the same body again changes nothing."""
+    if kind.prepare is not None:
+        body = kind.prepare(copy.deepcopy(body), definition_lookup(session, app))
     draft = _draft(session, app, kind.name, key)
     digest = checksum(body)
     if draft is not None and draft.checksum == digest:

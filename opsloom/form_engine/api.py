@@ -1,0 +1,155 @@
+"""The records API: ``/api/v1/apps/{app}/records/{entity}`` (DESIGN §5).
+
+Thin: parse the request, call ``RecordService``, shape the answer. Records are flat JSON
+objects whose shape is the published entity's, so bodies are documented per entity in
+the OpenAPI document rather than by a marshmallow schema here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from opsloom.platform.api import current_actor
+from opsloom.platform.db import request_session
+from opsloom.platform.definitions import service as definitions
+from opsloom.platform.errors import BadRequest, PermissionDenied, ValidationError
+
+from .service import RecordService
+
+__all__ = ["blp"]
+
+blp = Blueprint("records", __name__, description="Records of published entities: query, create, read, change, delete.")
+
+_RECORD = {"type": "object", "additionalProperties": True}
+_JSON_BODY = {"content": {"application/json": {"schema": _RECORD}}, "required": True}
+
+
+def _service(app_key: str) -> RecordService:
+    actor = current_actor()
+    if actor.workspace_id is None:
+        raise PermissionDenied("Choose a workspace first: records belong to a workspace's apps.")
+    app = definitions.get_app(request_session(), actor, app_key)
+    return RecordService(request_session(), actor, app)
+
+
+def _body() -> Any:
+    return request.get_json()
+
+
+def _if_match() -> int | None:
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    value = header.strip().removeprefix("W/").strip('"')
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest("If-Match must carry the record's `_version` (a whole number).",
+                         errors={"If-Match": "not a version number"}) from None
+
+
+def _with_etag(record: dict[str, Any], status: int = 200) -> tuple[dict[str, Any], int, dict[str, str]]:
+    return record, status, {"ETag": f'"{record["_version"]}"'}
+
+
+def _filter_arg() -> Any:
+    raw = request.args.get("filter")
+    if raw in (None, ""):
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BadRequest("`filter` must be an expression in JSON (e.g. {\"==\": [{\"var\": \"level\"}, \"vip\"]}).",
+                         errors={"filter": "malformed JSON"}) from None
+
+
+@blp.route("/apps/<app_key>/records/<entity>")
+class Records(MethodView):
+    @blp.doc(parameters=[
+        {"name": "filter", "in": "query", "schema": {"type": "string"}, "description": "An expression (JSON)."},
+        {"name": "sort", "in": "query", "schema": {"type": "string"}, "description": "`-field,field`"},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+        {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "Search in text fields."},
+        {"name": "fields", "in": "query", "schema": {"type": "string"}, "description": "Comma-separated keys."},
+    ])
+    @blp.response(200, description="`{items, next_cursor}`")
+    def get(self, app_key: str, entity: str) -> dict[str, Any]:
+        """Query records: filter, sort, search, keyset pages."""
+        known = {"filter", "sort", "limit", "cursor", "q", "fields", "deleted"}
+        unknown = sorted(set(request.args) - known)
+        if unknown:
+            raise BadRequest(f"Unknown query parameter(s): {', '.join(unknown)}.",
+                             errors=dict.fromkeys(unknown, "unknown parameter"))
+        fields = [f.strip() for f in request.args.get("fields", "").split(",") if f.strip()] or None
+        page = _service(app_key).query(
+            entity,
+            filter=_filter_arg(),
+            sort=request.args.get("sort"),
+            limit=request.args.get("limit"),
+            cursor=request.args.get("cursor"),
+            q=request.args.get("q"),
+            fields=fields,
+            secret=current_app.config["SECRET_KEY"],
+            deleted=request.args.get("deleted") in ("1", "true"),
+        )
+        return {"items": page.items, "next_cursor": page.next_cursor}
+
+    @blp.doc(requestBody=_JSON_BODY)
+    @blp.response(201, description="The new record.")
+    def post(self, app_key: str, entity: str) -> Any:
+        """Create a record (422 with field errors; 409 when a unique key is taken)."""
+        return _with_etag(_service(app_key).create(entity, _body()), 201)
+
+
+@blp.route("/apps/<app_key>/records/<entity>/bulk")
+class BulkRecords(MethodView):
+    @blp.doc(requestBody={"content": {"application/json": {"schema": {
+        "type": "object", "properties": {"records": {"type": "array", "items": _RECORD},
+                                         "skip_invalid": {"type": "boolean"}}}}}, "required": True})
+    @blp.response(200, description="`{created: [ids], errors: {\"<row>/<field>\": message}}`")
+    def post(self, app_key: str, entity: str) -> dict[str, Any]:
+        """Create many records in one transaction: all or nothing, or skipping invalid rows."""
+        data = _body()
+        if not isinstance(data, dict):
+            raise ValidationError("Send {\"records\": [...]}.", errors={"/": "expected a JSON object"})
+        unknown = sorted(set(data) - {"records", "skip_invalid"})
+        if unknown:
+            raise ValidationError("Unknown keys.", errors=dict.fromkeys(unknown, "unknown key"))
+        skip = data.get("skip_invalid", False)
+        if not isinstance(skip, bool):
+            raise ValidationError("`skip_invalid` must be true or false.", errors={"skip_invalid": "not a boolean"})
+        return _service(app_key).bulk_create(entity, data.get("records"), skip_invalid=skip)
+
+
+@blp.route("/apps/<app_key>/records/<entity>/<int:record_id>")
+class Record(MethodView):
+    @blp.response(200, description="The record.")
+    def get(self, app_key: str, entity: str, record_id: int) -> Any:
+        """One record (404 when deleted; `?deleted=1` shows a deleted one)."""
+        deleted = request.args.get("deleted") in ("1", "true")
+        return _with_etag(_service(app_key).get(entity, record_id, deleted=deleted))
+
+    @blp.doc(requestBody=_JSON_BODY)
+    @blp.response(200, description="The changed record.")
+    def patch(self, app_key: str, entity: str, record_id: int) -> Any:
+        """Change some fields; send `_version` (or If-Match). A stale version is a 409 naming the current one."""
+        return _with_etag(_service(app_key).update(entity, record_id, _body(), version=_if_match()))
+
+    @blp.response(200, description="The deleted record (restorable).")
+    def delete(self, app_key: str, entity: str, record_id: int) -> Any:
+        """Soft-delete a record."""
+        return _service(app_key).delete(entity, record_id)
+
+
+@blp.route("/apps/<app_key>/records/<entity>/<int:record_id>/restore")
+class RestoreRecord(MethodView):
+    @blp.response(200, description="The restored record.")
+    def post(self, app_key: str, entity: str, record_id: int) -> Any:
+        """Undo a delete."""
+        return _with_etag(_service(app_key).restore(entity, record_id))

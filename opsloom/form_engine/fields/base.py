@@ -1,0 +1,183 @@
+"""The field-type contract: everything the form engine needs to know about one kind of field.
+
+A field type is a plain object registered through ``opsloom_register_field_types``. The
+engine never switches on type names: storage (which column, which child table), input
+(JSON, CSV and HTML form text), output (API JSON, export text, masked text), validation
+(a JSON Schema fragment plus ``coerce``), filtering (which operators the filter builder
+offers) and the form widget all come from here, so a plugin's field type works in the
+API, the pages, imports, exports and the OpenAPI document like a built-in one.
+
+A *field* is the dict in an entity body (``{"id": "f1a2b3", "key": "phone", "type":
+"phone", "mask": "phone", ...}``); a type's methods receive it as given, after
+publishing has checked it with ``options_schema`` and ``check``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from datetime import datetime
+
+    from sqlalchemy.types import TypeEngine
+
+__all__ = [
+    "COMMON_FIELD_PROPERTIES",
+    "FieldContext",
+    "FieldType",
+    "FieldValueError",
+    "SchemaContext",
+    "Storage",
+    "TypeChange",
+]
+
+#: where a field's value lives: a column of the entity table, rows of a child table
+#: (subtable), rows of a link table (many relation), or nowhere (not stored)
+Storage = Literal["column", "child_table", "link_table", "none"]
+
+#: how a column changes between two versions of a field: nothing to do, a safe widening
+#: (longer text, more precision), or a narrowing that may lose data and needs ``force``
+TypeChange = Literal["same", "widen", "narrow"]
+
+#: properties every field may carry, whatever its type (the type's ``options_schema`` adds its own)
+COMMON_FIELD_PROPERTIES = frozenset(
+    {"id", "key", "type", "label", "help", "required", "default", "unique", "mask", "placeholder", "width"}
+)
+
+
+class FieldValueError(ValueError):
+    """A value a field cannot take; the message is shown beside the field, so it says why and what fits."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldContext:
+    """What converting a value may depend on besides the field: the workspace clock and time zone.
+
+    ``lookup`` resolves references during coercion (does user 7 belong to this workspace?
+    does customer 12 exist and is it not deleted?); the record service provides it, pure
+    unit tests pass a dict-backed one. It is called as ``lookup(kind, target, ids)`` with
+    kind ``user``, ``department``, ``record`` or ``file`` and returns the ids that exist.
+    """
+
+    timezone: str = "UTC"
+    now: datetime | None = None
+    locale: str = "en"
+    lookup: Any = None
+    #: the field-type registry (name -> FieldType), for types made of other fields (subtable)
+    types: Mapping[str, FieldType] = field(default_factory=dict)
+    #: extra facts a plugin type may need (upload folder, limits); read with ``.extra.get``
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaContext:
+    """What definition-time methods may consult besides the field itself."""
+
+    #: the whole entity body the field belongs to
+    entity: Mapping[str, Any]
+    #: the field-type registry (name -> FieldType)
+    types: Mapping[str, FieldType]
+    #: another entity of the same app by key (its newest body: draft, else published), or None
+    lookup_entity: Callable[[str], Mapping[str, Any] | None] = lambda _key: None
+
+
+class FieldType:
+    """One kind of field. Subclass it, set the class attributes, override what differs.
+
+    The defaults describe a scalar stored in one column whose JSON value is the stored
+    value; most built-in types override ``column_type``, ``coerce`` and ``json_schema``
+    only.
+    """
+
+    #: the ``type`` value in a field definition
+    name: ClassVar[str] = ""
+    #: palette label per locale
+    label: ClassVar[dict[str, str]] = {}
+    #: palette group: basic, number, choice, date, people, relation, media, advanced, computed
+    group: ClassVar[str] = "basic"
+    #: type of the value in the expression language (number, text, boolean, date, datetime, list, any)
+    expr_type: ClassVar[str] = "any"
+    storage: ClassVar[Storage] = "column"
+    #: the value is computed by the engine (formula, rollup, lookup, auto_number), never taken from input
+    computed: ClassVar[bool] = False
+    #: the list can be sorted by it and it can be part of an index, a unique or a dedup key
+    sortable: ClassVar[bool] = True
+    #: ``q`` (free-text search) looks into it
+    searchable: ClassVar[bool] = False
+    #: the form widget (a macro in ``templates/form_engine/widgets.html``)
+    widget: ClassVar[str] = "input"
+    #: operators the filter builder offers for this type, in the expression language
+    filter_operators: ClassVar[tuple[str, ...]] = ("==", "!=", "missing")
+    #: JSON Schema (an object schema's ``properties``) of the type's own field properties
+    options_schema: ClassVar[dict[str, Any]] = {}
+    #: mask styles that make sense for the type (``phone``, ``email``, ``id_number``, ``name``, ``custom``)
+    masks: ClassVar[tuple[str, ...]] = ()
+
+    # ------------------------------------------------------------------ definition time
+    def check(self, field: Mapping[str, Any], ctx: SchemaContext) -> Iterable[tuple[str, str]]:
+        """Semantic checks of one field beyond ``options_schema``: (JSON pointer inside the field, message).
+
+        ``("/formula", "`amount` is text, `>` needs a number")``; ``""`` points at the field itself.
+        """
+        return ()
+
+    def resolve(self, field: Mapping[str, Any], ctx: SchemaContext) -> Mapping[str, Any]:
+        """Facts derived from the rest of the app, merged into the field the runtime uses.
+
+        A formula's ``result_type`` (inferred from its expression and its siblings' types),
+        a lookup's target type: computed once when a version is loaded, so ``column_type``
+        and ``coerce`` see them as ordinary properties.
+        """
+        return {}
+
+    def storage_for(self, field: Mapping[str, Any]) -> Storage:
+        """Where this field's value lives (a one relation is a column, a many relation a link table)."""
+        return self.storage
+
+    def column_type(self, field: Mapping[str, Any]) -> TypeEngine[Any] | None:
+        """The SQL type of the field's column (``None`` when ``storage`` is not ``column``)."""
+        return None
+
+    def type_change(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> TypeChange:
+        """How the column changes from ``old`` to ``new`` (both fields of this type)."""
+        return "same"
+
+    def json_schema(self, field: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON Schema of the field's value in a record (API input and output, OpenAPI)."""
+        return {}
+
+    # ------------------------------------------------------------------ values
+    def coerce(self, value: Any, field: Mapping[str, Any], ctx: FieldContext) -> Any:
+        """A JSON input value as the value to store. ``None`` means empty.
+
+        :raises FieldValueError: the value does not fit (the message names what fits).
+        """
+        return value
+
+    def parse_text(self, text: str, field: Mapping[str, Any], ctx: FieldContext) -> Any:
+        """A CSV cell or an HTML form input as a value for ``coerce`` (empty text means empty)."""
+        return text.strip() or None
+
+    def to_json(self, value: Any, field: Mapping[str, Any], ctx: FieldContext) -> Any:
+        """The stored value as the record's JSON value."""
+        return value
+
+    def to_text(self, value: Any, field: Mapping[str, Any], ctx: FieldContext) -> str:
+        """The stored value as one line of text (exports, search results, titles)."""
+        if value is None:
+            return ""
+        return str(self.to_json(value, field, ctx))
+
+    def is_empty(self, value: Any) -> bool:
+        """Whether a coerced value counts as missing for ``required``."""
+        return value is None or value == "" or value == [] or value == {}
+
+    def default(self, field: Mapping[str, Any], ctx: FieldContext) -> Any:
+        """The value of a new record that does not give one (``default`` of the field, coerced)."""
+        raw = field.get("default")
+        return None if raw is None else self.coerce(raw, field, ctx)
+
+    def __repr__(self) -> str:
+        return f"<field type {self.name}>"

@@ -1,0 +1,169 @@
+"""Turning a record's JSON input into stored values, and stored values into JSON: pure, no database.
+
+The same function serves the API (create, PATCH), bulk writes, imports and the browser
+form, so they cannot disagree about what is valid. It works on the published model:
+coercion by each field's type, then the visibility and requirement conditions evaluated
+on the merged record (a hidden field is neither required nor stored).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from opsloom.platform import expr
+from opsloom.platform.expr.values import truthy
+
+from .fields.base import FieldValueError
+from .model import SYSTEM_FIELDS
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .fields.base import FieldContext
+    from .model import EntityModel, RuntimeField
+
+__all__ = ["InputResult", "condition_data", "read_input", "record_json", "stamp_json"]
+
+
+class InputResult:
+    """What ``read_input`` found: values to store (column fields and table fields) and errors by field."""
+
+    __slots__ = ("errors", "hidden", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.errors: dict[str, str] = {}
+        self.hidden: set[str] = set()
+
+
+def stamp_json(value: datetime | None) -> str | None:
+    """A system timestamp as ISO 8601 UTC with ``Z`` (SQLite hands naive UTC values back)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def condition_data(json_values: Mapping[str, Any], ctx: FieldContext, user: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The data conditions and formulas see: the record's JSON values plus ``_user``."""
+    data = dict(json_values)
+    if user is not None:
+        data["_user"] = user
+    return data
+
+
+def _expr_context(ctx: FieldContext) -> dict[str, Any]:
+    context: dict[str, Any] = {"tz": ctx.timezone}
+    if ctx.now is not None:
+        context["_now"] = ctx.now
+    return context
+
+
+def _holds(compiled: expr.Compiled, data: Mapping[str, Any], ctx: FieldContext) -> bool:
+    try:
+        return truthy(compiled(data, context=_expr_context(ctx)))
+    except expr.ExprError:
+        # a condition that cannot be evaluated on incomplete data does not hold
+        return False
+
+
+def read_input(
+    model: EntityModel,
+    raw: Any,
+    ctx: FieldContext,
+    *,
+    existing: Mapping[str, Any] | None = None,
+    user: Mapping[str, Any] | None = None,
+    ignore: frozenset[str] = frozenset(),
+) -> InputResult:
+    """Validate ``raw`` (the request's JSON object) against ``model``.
+
+    ``existing`` is the current record as JSON for a PATCH (absent fields keep their
+    value, and requirement is checked on the merged record); None for a create, where
+    absent fields take their default. ``ignore`` names keys the caller handles itself
+    (``_version`` on a PATCH).
+    """
+    result = InputResult()
+    if not isinstance(raw, dict):
+        result.errors["/"] = "a record must be a JSON object of field keys and values"
+        return result
+    for key in raw:
+        if key in ignore:
+            continue
+        if key in SYSTEM_FIELDS:
+            result.errors[key] = "is set by the system and cannot be written"
+        elif key not in model.fields:
+            result.errors[key] = f"unknown field (the fields of {model.key} are: {', '.join(model.fields)})"
+        elif model.fields[key].computed:
+            result.errors[key] = "is computed and cannot be set"
+    merged_json: dict[str, Any] = dict(existing or {})
+    for key, f in model.fields.items():
+        if f.computed:
+            continue
+        if key in raw and key not in result.errors:
+            try:
+                value = f.type.coerce(raw[key], f.spec, ctx)
+            except FieldValueError as exc:
+                result.errors[key] = str(exc)
+                cells = _cell_errors(f, raw[key], ctx)
+                result.errors.update({f"{key}/{where}": message for where, message in cells.items()})
+                continue
+            result.values[key] = value
+            merged_json[key] = f.type.to_json(value, f.spec, ctx)
+        elif existing is None:
+            try:
+                value = f.type.default(f.spec, ctx)
+            except FieldValueError:
+                value = None
+            if value is not None:
+                result.values[key] = value
+                merged_json[key] = f.type.to_json(value, f.spec, ctx)
+    data = condition_data(merged_json, ctx, user)
+    for key, compiled in model.visible_if.items():
+        if not _holds(compiled, data, ctx):
+            result.hidden.add(key)
+    for key, f in model.fields.items():
+        if f.computed or key in result.errors:
+            continue
+        if key in result.hidden:
+            if key in result.values or (existing is not None and existing.get(key) is not None):
+                result.values[key] = None  # a hidden field is not stored
+            continue
+        required = bool(f.spec.get("required"))
+        condition = model.required_if.get(key)
+        if not required and condition is not None:
+            required = _holds(condition, data, ctx)
+        if required:
+            value = result.values[key] if key in result.values else (existing or {}).get(key)
+            if value is None or f.type.is_empty(value):
+                result.errors[key] = "is required"
+    return result
+
+
+def _cell_errors(f: RuntimeField, value: Any, ctx: FieldContext) -> dict[str, str]:
+    """Per-cell errors of a subtable value, when the type can tell them (``row_errors``)."""
+    row_errors = getattr(f.type, "row_errors", None)
+    if row_errors is None:
+        return {}
+    try:
+        return dict(row_errors(value, f.spec, ctx))
+    except Exception:  # a per-cell report is a courtesy; the field error stands
+        return {}
+
+
+def record_json(model: EntityModel, row: Mapping[str, Any], ctx: FieldContext, *, fields: list[str] | None = None) -> dict[str, Any]:
+    """A stored row (plus table-stored values under their keys) as the record's flat JSON."""
+    out: dict[str, Any] = {"id": row["id"], "_version": row["_version"]}
+    for key, f in model.fields.items():
+        if fields is not None and key not in fields:
+            continue
+        value = row.get(key)
+        out[key] = None if value is None else f.type.to_json(value, f.spec, ctx)
+    out["_created_at"] = stamp_json(row.get("_created_at"))
+    out["_created_by"] = row.get("_created_by")
+    out["_updated_at"] = stamp_json(row.get("_updated_at"))
+    out["_updated_by"] = row.get("_updated_by")
+    out["_deleted_at"] = stamp_json(row.get("_deleted_at"))
+    return out

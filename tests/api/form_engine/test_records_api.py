@@ -1,0 +1,205 @@
+"""The records API: create, read, PATCH with versions, delete and restore, bulk, queries, and bad input."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sqlalchemy import select
+
+from opsloom.platform.models import AuditEntry, OutboxEvent
+from tests.api.test_api_base import assert_problem
+from tests.conftest import publish_entity
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from flask.testing import FlaskClient
+
+    from tests.conftest import Member
+
+URL = "/api/v1/apps/crm/records/customer"
+
+CUSTOMER: dict[str, Any] = {
+    "key": "customer",
+    "title_field": "name",
+    "fields": [
+        {"key": "name", "type": "text", "required": True, "max_length": 20},
+        {"key": "phone", "type": "phone", "unique": True},
+        {"key": "level", "type": "select", "options": ["normal", "silver", "gold", "vip"], "default": "normal"},
+        {"key": "vip_note", "type": "text"},
+        {"key": "spent", "type": "number"},
+        {"key": "birthday", "type": "date"},
+        {"key": "code", "type": "auto_number", "pattern": "C{seq:4}"},
+        {"key": "gap", "type": "formula", "formula": "10000 - spent"},
+    ],
+    "visible_if": {"vip_note": {"==": [{"var": "level"}, "vip"]}},
+    "required_if": {"vip_note": {"==": [{"var": "level"}, "vip"]}},
+}
+
+
+@pytest.fixture
+def crm(client: FlaskClient, admin: Member) -> Member:
+    publish_entity(client, admin, CUSTOMER)
+    return admin
+
+
+def _post(client: FlaskClient, member: Member, values: Any) -> Any:
+    return client.post(URL, json=values, headers=member.headers)
+
+
+def test_create_read_patch_delete_restore(client: FlaskClient, crm: Member, app: Flask) -> None:
+    created = _post(client, crm, {"name": "Wang", "phone": "+86 138 1234 5678", "spent": 1200, "birthday": "1990-05-01"})
+    assert created.status_code == 201, created.get_json()
+    record = created.get_json()
+    assert created.headers["ETag"] == '"1"'
+    assert record["phone"] == "13812345678"
+    assert record["level"] == "normal"  # the default
+    assert record["code"] == "C0001"
+    assert record["gap"] == 8800
+    assert record["_version"] == 1
+    assert record["_created_at"].endswith("Z")
+    rid = record["id"]
+
+    got = client.get(f"{URL}/{rid}", headers=crm.headers).get_json()
+    assert got == record
+
+    patched = client.patch(f"{URL}/{rid}", json={"spent": 2000, "_version": 1}, headers=crm.headers)
+    assert patched.status_code == 200, patched.get_json()
+    assert patched.get_json()["gap"] == 8000
+    assert patched.get_json()["_version"] == 2
+
+    stale = client.patch(f"{URL}/{rid}", json={"spent": 1, "_version": 1}, headers=crm.headers)
+    problem = assert_problem(stale, 409)
+    assert problem["current_version"] == 2
+
+    via_header = client.patch(f"{URL}/{rid}", json={"name": "Wang Wu"}, headers={**crm.headers, "If-Match": '"2"'})
+    assert via_header.status_code == 200
+    assert via_header.get_json()["_version"] == 3
+
+    assert client.delete(f"{URL}/{rid}", headers=crm.headers).status_code == 200
+    assert_problem(client.get(f"{URL}/{rid}", headers=crm.headers), 404)
+    assert client.get(f"{URL}/{rid}?deleted=1", headers=crm.headers).status_code == 200
+    restored = client.post(f"{URL}/{rid}/restore", headers=crm.headers)
+    assert restored.status_code == 200
+    assert restored.get_json()["_deleted_at"] is None
+
+    with app.extensions["opsloom.db"].session_scope() as s:
+        actions = [a.action for a in s.scalars(select(AuditEntry).where(AuditEntry.object_type == "record"))]
+        events = [e.type for e in s.scalars(select(OutboxEvent).where(OutboxEvent.type.like("record.%")))]
+    assert actions == ["create", "update", "update", "delete", "restore"]
+    assert events == ["record.created", "record.updated", "record.updated", "record.deleted", "record.restored"]
+
+
+def test_the_update_event_carries_old_values_and_changed_fields(client: FlaskClient, crm: Member, app: Flask) -> None:
+    rid = _post(client, crm, {"name": "Wang", "spent": 10}).get_json()["id"]
+    client.patch(f"{URL}/{rid}", json={"spent": 20, "name": "Wang", "_version": 1}, headers=crm.headers)
+    with app.extensions["opsloom.db"].session_scope() as s:
+        event = s.scalars(select(OutboxEvent).where(OutboxEvent.type == "record.updated")).one()
+        payload = event.payload
+    assert payload["_changed"] == ["gap", "spent"]
+    assert payload["old"]["spent"] == 10
+    assert payload["record"]["spent"] == 20
+
+
+def test_visibility_and_conditional_requirement(client: FlaskClient, crm: Member) -> None:
+    missing = _post(client, crm, {"name": "Li", "level": "vip"})
+    assert assert_problem(missing, 422)["errors"] == {"vip_note": "is required"}
+    hidden = _post(client, crm, {"name": "Li", "level": "gold", "vip_note": "ignored"})
+    assert hidden.status_code == 201
+    assert hidden.get_json()["vip_note"] is None  # a hidden field is not stored
+
+
+def test_bad_input_names_the_field_and_changes_nothing(client: FlaskClient, crm: Member, snapshot: Any) -> None:
+    before = snapshot()
+    cases = [
+        ({"name": "x" * 21}, "name"),
+        ({"name": "Li", "nmae": 1}, "nmae"),
+        ({"name": "Li", "level": "platinum"}, "level"),
+        ({"name": "Li", "birthday": "2026-02-30"}, "birthday"),
+        ({"name": "Li", "spent": "lots"}, "spent"),
+        ({"name": "Li", "phone": "12345"}, "phone"),
+        ({"name": "Li", "code": "C9999"}, "code"),
+        ({"name": "Li", "id": 5}, "id"),
+        ({}, "name"),
+    ]
+    for values, field in cases:
+        problem = assert_problem(_post(client, crm, values), 422)
+        assert field in problem["errors"], (values, problem)
+    assert_problem(_post(client, crm, ["not", "an", "object"]), 422)
+    assert_problem(client.post(URL, data="{broken", headers={**crm.headers, "Content-Type": "application/json"}), 400)
+    assert snapshot() == before
+
+
+def test_a_duplicate_unique_value_is_a_409_naming_the_other_record(client: FlaskClient, crm: Member, snapshot: Any) -> None:
+    first = _post(client, crm, {"name": "Wang", "phone": "13812345678"}).get_json()
+    before = snapshot()
+    problem = assert_problem(_post(client, crm, {"name": "Li", "phone": "138-1234-5678"}), 409)
+    assert problem["duplicate_of"] == first["id"]
+    assert "phone" in problem["errors"]
+    assert snapshot() == before
+    # a deleted record frees its unique value
+    client.delete(f"{URL}/{first['id']}", headers=crm.headers)
+    assert _post(client, crm, {"name": "Li", "phone": "13812345678"}).status_code == 201
+
+
+def test_bulk_is_all_or_nothing_or_skips_bad_rows(client: FlaskClient, crm: Member, snapshot: Any) -> None:
+    before = snapshot()
+    rows = [{"name": "A"}, {"name": "B", "level": "nope"}, {"name": "C"}]
+    problem = assert_problem(client.post(f"{URL}/bulk", json={"records": rows}, headers=crm.headers), 422)
+    assert "1/level" in problem["errors"]
+    assert snapshot() == before
+    result = client.post(f"{URL}/bulk", json={"records": rows, "skip_invalid": True}, headers=crm.headers).get_json()
+    assert len(result["created"]) == 2
+    assert list(result["errors"]) == ["1/level"]
+    codes = [client.get(f"{URL}/{i}", headers=crm.headers).get_json()["code"] for i in result["created"]]
+    assert codes == ["C0001", "C0002"]  # gap-free: the refused row took no number
+
+
+def test_query_filter_sort_search_and_cursor(client: FlaskClient, crm: Member) -> None:
+    for i, (name, level) in enumerate([("Wang", "vip"), ("Li", "gold"), ("Zhang", "gold"), ("Zhao", None)]):
+        values = {"name": name, "spent": i * 100, "vip_note": "n"}
+        if level:
+            values["level"] = level
+        assert _post(client, crm, values).status_code == 201
+    gold = client.get(URL, query_string={"filter": json.dumps({"==": [{"var": "level"}, "gold"]}), "sort": "name"},
+                      headers=crm.headers).get_json()
+    assert [r["name"] for r in gold["items"]] == ["Li", "Zhang"]
+    first = client.get(URL, query_string={"sort": "-spent", "limit": 3}, headers=crm.headers).get_json()
+    assert [r["name"] for r in first["items"]] == ["Zhao", "Zhang", "Li"]
+    rest = client.get(URL, query_string={"sort": "-spent", "limit": 3, "cursor": first["next_cursor"]},
+                      headers=crm.headers).get_json()
+    assert [r["name"] for r in rest["items"]] == ["Wang"]
+    assert rest["next_cursor"] is None
+    found = client.get(URL, query_string={"q": "zha"}, headers=crm.headers).get_json()
+    assert sorted(r["name"] for r in found["items"]) == ["Zhang", "Zhao"]
+    narrow = client.get(URL, query_string={"fields": "name", "limit": 1}, headers=crm.headers).get_json()
+    assert set(narrow["items"][0]) >= {"id", "name"}
+    assert "spent" not in narrow["items"][0]
+
+
+def test_bad_queries_are_400_problems(client: FlaskClient, crm: Member) -> None:
+    for params, key in [
+        ({"filter": "{nope"}, "filter"),
+        ({"filter": json.dumps({"no_such_op": [1]})}, "filter"),
+        ({"sort": "nope"}, "sort"),
+        ({"cursor": "forged"}, "cursor"),
+        ({"limit": "0"}, "limit"),
+        ({"fields": "nope"}, "fields"),
+        ({"bogus": "1"}, "bogus"),
+    ]:
+        problem = assert_problem(client.get(URL, query_string=params, headers=crm.headers), 400)
+        assert any(k.startswith(key) for k in problem["errors"]), (params, problem)
+    deep: Any = True
+    for _ in range(200):
+        deep = {"!": [deep]}
+    assert_problem(client.get(URL, query_string={"filter": json.dumps(deep)}, headers=crm.headers), 400)
+
+
+def test_records_of_another_workspace_are_not_found(client: FlaskClient, crm: Member, outsider: Member) -> None:
+    rid = _post(client, crm, {"name": "Wang"}).get_json()["id"]
+    assert_problem(client.get(f"{URL}/{rid}", headers=outsider.headers), 404)
+    assert_problem(client.get(URL, headers=outsider.headers), 404)
+    assert_problem(client.patch(f"{URL}/{rid}", json={"name": "x", "_version": 1}, headers=outsider.headers), 404)
+    assert_problem(client.delete(f"{URL}/{rid}", headers=outsider.headers), 404)
+    assert_problem(client.get("/api/v1/apps/crm/records/nope", headers=crm.headers), 404)
