@@ -110,7 +110,7 @@ def test_every_route_refuses_foreign_ids(
         if not rule.arguments or rule.endpoint in SKIP_ENDPOINTS or rule.endpoint.endswith(".static"):
             continue
         if not rule.rule.startswith(("/api/", "/hooks/")):
-            continue  # pages: see test_every_page_refuses_foreign_ids
+            continue  # pages: test_tenant_isolation_pages.py::test_every_page_refuses_foreign_ids
         values = {arg: _value_for(rule.rule, arg, foreign) for arg in rule.arguments}
         url = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m, v=values: str(v[m.group(1)]), rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
