@@ -6,26 +6,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.conftest import assert_problem
+
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
 
     from tests.conftest import Member
 
-PROBLEM = "application/problem+json"
-
 
 @pytest.fixture(autouse=True)
 def _fast_hashing(app_config: dict[str, Any]) -> None:
     app_config["PASSWORD_HASH_PROFILE"] = "fast"
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["detail"]
-    return body
 
 
 def refused(
@@ -46,6 +37,7 @@ ADMIN_ROUTES = [
     ("POST", "/api/v1/users", {"username": "newbie", "password": "long-enough-1"}),
     ("GET", "/api/v1/users/{self}", None),
     ("PATCH", "/api/v1/users/{self}", {"display_name": "x"}),
+    ("POST", "/api/v1/users/{self}/password", {"password": "long-enough-1"}),
     ("GET", "/api/v1/roles", None),
     ("POST", "/api/v1/roles", {"key": "agent"}),
     ("GET", "/api/v1/roles/staff", None),

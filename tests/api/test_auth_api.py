@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from opsloom.platform.auth import service as identity
 from opsloom.platform.models import ApiToken, LoginAttempt, User
+from tests.conftest import assert_problem
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -17,23 +18,11 @@ if TYPE_CHECKING:
 
     from tests.conftest import Member
 
-PROBLEM = "application/problem+json"
-
 
 @pytest.fixture(autouse=True)
 def _fast_hashing(app_config: dict[str, Any]) -> None:
     app_config["PASSWORD_HASH_PROFILE"] = "fast"
     app_config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] = 3
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["detail"]
-    assert body["type"].startswith("/problems/")
-    return body
 
 
 def without_login_attempts(state: dict[str, Any]) -> dict[str, Any]:
@@ -232,7 +221,10 @@ def test_password_change(client: FlaskClient, staff: Member, snapshot: Any) -> N
         422,
     )
     assert "new_password" in body["errors"]
-    assert snapshot() == before
+    # nothing changed but the failed attempt, which counts like a failed sign-in
+    assert without_login_attempts(snapshot()) == without_login_attempts(before)
+    with client.application.extensions["opsloom.db"].session_scope() as s:
+        assert len(s.scalars(select(LoginAttempt).where(LoginAttempt.success.is_(False))).all()) == 1
     ok = client.post(
         "/api/v1/me/password",
         json={"current_password": staff.password, "new_password": "brand-new-pw"},

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-import click
 import pytest
-from click.testing import CliRunner
 
 from opsloom.platform.definitions.commands import register_commands
+from tests.conftest import command_line
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -21,17 +20,8 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def run(app_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Run ``opsloom app ...`` against the test database (the CLI reads OPSLOOM_* variables)."""
-    for name, value in app_config.items():
-        if name != "PLUGINS":
-            monkeypatch.setenv(f"OPSLOOM_{name}", value if isinstance(value, str) else json.dumps(value))
-    group = click.Group()
-    register_commands(group)
-
-    def invoke(*args: str, stdin: str | None = None) -> Any:
-        return CliRunner().invoke(group, ["app", *args], input=stdin, catch_exceptions=False)
-
-    return invoke
+    """Run ``opsloom app ...`` against the test database."""
+    return command_line(app_config, monkeypatch, register_commands, "app")
 
 
 def _crm(client: FlaskClient, admin: Member) -> None:

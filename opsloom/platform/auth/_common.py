@@ -1,16 +1,19 @@
-"""Small checks the identity services share: identifiers, the clock, tenancy and admin guards."""
+"""What the identity services share: identifier checks, the clock, tenancy and admin guards, listing
+the rows of a workspace, and the audit row plus event every change writes."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from sqlalchemy import select
 
+from opsloom.platform.audit import record
 from opsloom.platform.db import utcnow
 from opsloom.platform.errors import PermissionDenied, ValidationError
+from opsloom.platform.events import emit
 from opsloom.platform.pagination import Page, paginate
 
 if TYPE_CHECKING:
@@ -25,11 +28,16 @@ if TYPE_CHECKING:
 __all__ = [
     "KEY_PATTERN",
     "UNSET",
+    "Paging",
     "aware",
     "check_key",
     "check_text",
+    "exists",
     "iso",
     "list_page",
+    "list_workspace_rows",
+    "log_change",
+    "log_keyed",
     "now_or",
     "require_admin",
     "workspace_id_of",
@@ -53,6 +61,14 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
+
+
+class Paging(TypedDict, total=False):
+    """The paging keyword arguments of a list service (``limit`` None: every row at once)."""
+
+    limit: int | None
+    cursor: str | None
+    secret: str
 
 
 def now_or(now: datetime | None) -> datetime:
@@ -135,5 +151,88 @@ def list_page(
     return paginate(session, stmt, keys, secret=secret, limit=limit, cursor=cursor, scope=scope)
 
 
+def list_workspace_rows(
+    session: Session,
+    actor: Actor,
+    model: Any,
+    keys: Sequence[SortKey],
+    *,
+    scope: str,
+    limit: int | None = None,
+    cursor: str | None = None,
+    secret: str = "",
+) -> Page:
+    """One page of the ``model`` rows (roles, departments) of the actor's workspace. Admins only.
+
+    ``scope`` names the list in its cursors (with the workspace id), so a cursor of one list
+    or workspace is refused by another.
+
+    :raises PermissionDenied: the actor does not administer its workspace.
+    """
+    workspace_id = require_admin(actor)
+    stmt = select(model).where(model.workspace_id == workspace_id)
+    return list_page(
+        session, stmt, keys, limit=limit, cursor=cursor, secret=secret, scope=f"{scope}|{workspace_id}"
+    )
+
+
+def log_change(
+    session: Session,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: object,
+    *,
+    event: str,
+    payload: dict[str, Any],
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Write the audit row and the domain event of one change, both in the caller's transaction.
+
+    Every identity change leaves this pair (STYLE habit 8); one helper keeps the two from
+    drifting apart, e.g. an audit row whose event was forgotten.
+    """
+    now = now_or(now)
+    record(session, actor, action, object_type, object_id, before=before, after=after, now=now)
+    emit(session, event, payload=payload, actor=actor, now=now)
+
+
+_PAST = {"create": "created", "update": "updated", "delete": "deleted"}
+
+
+def log_keyed(
+    session: Session,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    obj: Any,
+    *,
+    audit_id: object,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """``log_change`` for a workspace object known by ``id`` and ``key`` (a role, a department).
+
+    ``action`` is ``create``, ``update`` or ``delete``; the event is ``<object_type>.created``
+    (``updated``, ``deleted``) carrying both identifiers, the audit row names ``audit_id``.
+    """
+    log_change(
+        session,
+        actor,
+        action,
+        object_type,
+        audit_id,
+        event=f"{object_type}.{_PAST[action]}",
+        payload={"id": obj.id, "key": obj.key},
+        before=before,
+        after=after,
+        now=now,
+    )
+
+
 def exists(session: Session, stmt: Select[Any]) -> bool:
+    """True when ``stmt`` finds at least one row."""
     return session.scalar(select(stmt.exists())) or False

@@ -45,15 +45,17 @@ ACTOR_COLUMNS = (
 def join_membership(query: Select[Any], user_id: ColumnElement[Any]) -> Select[Any]:
     """``query`` (which already has ``workspaces``) plus the user's membership and its roles."""
     return (
-        query.outerjoin(Membership, and_(Membership.workspace_id == Workspace.id, Membership.user_id == user_id))
+        query.outerjoin(
+            Membership, and_(Membership.workspace_id == Workspace.id, Membership.user_id == user_id)
+        )
         .outerjoin(membership_roles, membership_roles.c.membership_id == Membership.id)
         .outerjoin(Role, Role.id == membership_roles.c.role_id)
     )
 
 
-_ACTOR_QUERY = join_membership(
-    select(*ACTOR_COLUMNS).select_from(Workspace), bindparam("user_id")
-).where(Workspace.id == bindparam("workspace_id"))
+_ACTOR_QUERY = join_membership(select(*ACTOR_COLUMNS).select_from(Workspace), bindparam("user_id")).where(
+    Workspace.id == bindparam("workspace_id")
+)
 
 
 def actor_from_rows(

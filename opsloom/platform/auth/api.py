@@ -1,5 +1,9 @@
 """The identity JSON API: sign-in for tokens, me, workspaces, and the administration of members,
 roles, departments and API tokens (mounted under ``/api/v1`` by the platform's built-in plugin).
+
+Every route is declared by ``endpoint``: who may call it (checked before anything is
+parsed, so a stranger learns nothing about the body), what it reads and what it answers.
+The views only call the identity services.
 """
 
 from __future__ import annotations
@@ -8,7 +12,7 @@ import functools
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app, g, request
+from flask import current_app, g, request, session
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
@@ -16,7 +20,7 @@ from opsloom.platform.api import current_actor, require_admin
 from opsloom.platform.db import request_session, utcnow
 from opsloom.platform.errors import NotFound, PermissionDenied
 from opsloom.platform.models import Workspace
-from opsloom.platform.pagination import parse_limit
+from opsloom.platform.pagination import Page, parse_limit
 
 from . import service
 from .csrf import csrf_token
@@ -33,6 +37,7 @@ from .schemas import (
     MeSchema,
     PageArgsSchema,
     PasswordChangeSchema,
+    PasswordSetSchema,
     RoleCreateSchema,
     RolePageSchema,
     RoleSchema,
@@ -49,11 +54,17 @@ from .schemas import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
+    from marshmallow import Schema
+    from sqlalchemy.orm import Session
+
     from opsloom.platform.actor import Actor
-    from opsloom.platform.models import ApiToken
+    from opsloom.platform.models import User
+
+    View = Callable[..., Any]
+    Guard = Callable[[View], View]
 
 __all__ = ["blp"]
 
@@ -68,29 +79,73 @@ blp = Blueprint(
 # ---------------------------------------------------------------- edge helpers
 
 
-def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
-    """401 before anything else (body parsing included) when nobody is signed in."""
+def before_parsing(check: Callable[..., object]) -> Guard:
+    """A guard that runs ``check(**path_arguments)`` before the request is parsed; its error is the answer."""
 
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        current_actor()
-        return view(*args, **kwargs)
+    def guard(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check(**kwargs)
+            return view(*args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return guard
 
 
-def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
-    """401/403 before anything else when the caller does not administer the workspace."""
+def _someone(**_path: Any) -> None:
+    current_actor()
 
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        require_admin()
-        return view(*args, **kwargs)
 
-    return wrapper
+def _administrator(**_path: Any) -> None:
+    require_admin()
+
+
+def _may_set_password(user_id: int, **_path: Any) -> None:
+    service.password_target(request_session(), current_actor(), user_id)
+
+
+#: 401 before anything else (body parsing included) when nobody is signed in
+signed_in = before_parsing(_someone)
+#: 401/403 before anything else when the caller does not administer the workspace
+admin_only = before_parsing(_administrator)
+#: 403/404 for the path's ``user_id`` before the body is read: someone who may not set that
+#: password learns nothing, not even what the body should hold
+password_target_first = before_parsing(_may_set_password)
+
+
+def endpoint(
+    method: str,
+    rule: str,
+    *,
+    guards: Sequence[Guard] = (admin_only,),
+    body: type[Schema] | None = None,
+    query: type[Schema] | None = None,
+    status: int = 200,
+    answer: type[Schema] | None = None,
+) -> Callable[[View], View]:
+    """Declare one route of this API.
+
+    ``guards`` run first, in order, before anything is parsed (401/403/404); then the JSON
+    ``body`` or the ``query`` string is loaded by its schema (an unknown query argument is a
+    422 too); the view's result is dumped by ``answer`` with ``status`` (no body without one).
+    """
+
+    def decorate(view: View) -> View:
+        wrapped = blp.response(status, answer)(view) if answer is not None else blp.response(status)(view)
+        if body is not None:
+            wrapped = blp.arguments(body)(wrapped)
+        if query is not None:
+            wrapped = blp.arguments(query, location="query", unknown=RAISE)(wrapped)
+        for guard in reversed(guards):
+            wrapped = guard(wrapped)
+        return blp.route(rule, methods=[method])(wrapped)
+
+    return decorate
 
 
 def _page_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The service's paging arguments for a list request (the page size bounded by the settings)."""
     config = current_app.config
     return {
         "limit": parse_limit(
@@ -106,7 +161,19 @@ def _expiry(days: int | None, now: datetime) -> datetime | None:
     return now + timedelta(days=int(days)) if days else None
 
 
-def _issued(token: ApiToken, plaintext: str, workspace: Workspace) -> dict[str, Any]:
+def _issue(
+    db: Session, *, user: User, workspace: Workspace, actor: Actor, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """Issue the token ``payload`` asks for (name, lifetime) and answer it with its plaintext, this once."""
+    token, plaintext = service.issue_token(
+        db,
+        user=user,
+        workspace=workspace,
+        name=payload["name"],
+        expires_at=_expiry(payload.get("expires_in_days"), now),
+        actor=actor,
+        now=now,
+    )
     return {
         "id": token.id,
         "token": plaintext,
@@ -125,15 +192,12 @@ def _changes(payload: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
 # ---------------------------------------------------------------- sign-in, me
 
 
-@blp.post("/auth/token")
-@blp.arguments(TokenRequestSchema)
-@blp.response(201, TokenIssuedSchema)
+@endpoint("POST", "/auth/token", guards=(), body=TokenRequestSchema, status=201, answer=TokenIssuedSchema)
 def create_token_with_password(payload: dict[str, Any]) -> dict[str, Any]:
     """Sign in with username and password; answers a new API token (shown once).
 
     Failed sign-ins are throttled per account and per address (429 with Retry-After).
     """
-    config = current_app.config
     db = request_session()
     now = utcnow()
     user = service.authenticate_password(
@@ -142,9 +206,7 @@ def create_token_with_password(payload: dict[str, Any]) -> dict[str, Any]:
         password=payload["password"],
         address=request.remote_addr or "unknown",
         now=now,
-        max_per_account=config["LOGIN_MAX_FAILURES_PER_ACCOUNT"],
-        max_per_address=config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
-        window_seconds=config["LOGIN_WINDOW_SECONDS"],
+        **service.login_limits(current_app.config),
     )
     if payload.get("workspace"):
         workspace = service.get_workspace_for(db, user, payload["workspace"])
@@ -155,21 +217,10 @@ def create_token_with_password(payload: dict[str, Any]) -> dict[str, Any]:
     actor = service.actor_for(
         db, user, workspace, via="password", request_id=g.get("request_id"), address=request.remote_addr
     )
-    token, plaintext = service.issue_token(
-        db,
-        user=user,
-        workspace=workspace,
-        name=payload["name"],
-        expires_at=_expiry(payload.get("expires_in_days"), now),
-        actor=actor,
-        now=now,
-    )
-    return _issued(token, plaintext, workspace)
+    return _issue(db, user=user, workspace=workspace, actor=actor, payload=payload, now=now)
 
 
-@blp.get("/me")
-@signed_in
-@blp.response(200, MeSchema)
+@endpoint("GET", "/me", guards=(signed_in,), answer=MeSchema)
 def me() -> dict[str, Any]:
     """Who you are in the current workspace."""
     actor = current_actor()
@@ -192,39 +243,41 @@ def me() -> dict[str, Any]:
     return body
 
 
-@blp.post("/me/password")
-@signed_in
-@blp.arguments(PasswordChangeSchema)
-@blp.response(204)
+@endpoint("POST", "/me/password", guards=(signed_in,), body=PasswordChangeSchema, status=204)
 def change_my_password(payload: dict[str, Any]) -> None:
-    """Change your password; your other browser sessions end. API tokens stay valid (revoke them apart)."""
-    service.change_password(
+    """Change your password; your other browser sessions end. API tokens stay valid (revoke them apart).
+
+    A wrong `current_password` (422) counts as a failed sign-in of your account and address:
+    after too many, every try gets 429 with Retry-After until the window has passed.
+    """
+    actor = current_actor()
+    user = service.change_password(
         request_session(),
         user=current_user(),
         current_password=payload["current_password"],
         new_password=payload["new_password"],
-        actor=current_actor(),
+        actor=actor,
+        address=request.remote_addr or "unknown",
         now=utcnow(),
+        **service.login_limits(current_app.config),
     )
+    if actor.via == "session":
+        # the new auth epoch ends every older session; this one carries on with it
+        session["auth_epoch"] = user.auth_epoch
 
 
 # ---------------------------------------------------------------- workspaces
 
 
-@blp.get("/workspaces")
-@signed_in
-@blp.arguments(PageArgsSchema, location="query", unknown=RAISE)
-@blp.response(200, WorkspacePageSchema)
-def list_my_workspaces(args: dict[str, Any]) -> dict[str, Any]:
+@endpoint("GET", "/workspaces", guards=(signed_in,), query=PageArgsSchema, answer=WorkspacePageSchema)
+def list_my_workspaces(args: dict[str, Any]) -> Page:
     """The workspaces you may act in (every workspace, for a platform superuser)."""
-    page = service.list_workspaces(request_session(), current_user(), **_page_args(args))
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return service.list_workspaces(request_session(), current_user(), **_page_args(args))
 
 
-@blp.post("/workspaces")
-@signed_in
-@blp.arguments(WorkspaceCreateSchema)
-@blp.response(201, WorkspaceSchema)
+@endpoint(
+    "POST", "/workspaces", guards=(signed_in,), body=WorkspaceCreateSchema, status=201, answer=WorkspaceSchema
+)
 def create_workspace(payload: dict[str, Any]) -> Workspace:
     """Create a workspace with the roles `admin` and `staff`; you become its administrator.
 
@@ -243,20 +296,13 @@ def create_workspace(payload: dict[str, Any]) -> Workspace:
 # ---------------------------------------------------------------- members
 
 
-@blp.get("/users")
-@admin_only
-@blp.arguments(UserListArgsSchema, location="query", unknown=RAISE)
-@blp.response(200, MemberPageSchema)
-def list_users(args: dict[str, Any]) -> dict[str, Any]:
+@endpoint("GET", "/users", query=UserListArgsSchema, answer=MemberPageSchema)
+def list_users(args: dict[str, Any]) -> Page:
     """The members of this workspace, oldest first."""
-    page = service.list_members(request_session(), current_actor(), search=args.get("q"), **_page_args(args))
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return service.list_members(request_session(), current_actor(), search=args.get("q"), **_page_args(args))
 
 
-@blp.post("/users")
-@admin_only
-@blp.arguments(MemberCreateSchema)
-@blp.response(201, MemberSchema)
+@endpoint("POST", "/users", body=MemberCreateSchema, status=201, answer=MemberSchema)
 def create_user(payload: dict[str, Any]) -> Any:
     """Add a member: a new user when `password` is given, else an existing user by `username`."""
     return service.create_member(
@@ -272,75 +318,74 @@ def create_user(payload: dict[str, Any]) -> Any:
     )
 
 
-@blp.get("/users/<int:user_id>")
-@admin_only
-@blp.response(200, MemberSchema)
+@endpoint("GET", "/users/<int:user_id>", answer=MemberSchema)
 def get_user(user_id: int) -> Any:
     """One member of this workspace."""
     return service.get_member(request_session(), current_actor(), user_id)
 
 
-@blp.patch("/users/<int:user_id>")
-@admin_only
-@blp.arguments(MemberUpdateSchema)
-@blp.response(200, MemberSchema)
+_MEMBER_ARGS = {
+    "display_name": "display_name",
+    "email": "email",
+    "roles": "role_keys",
+    "department": "department_id",
+    "is_active": "is_active",
+}
+
+
+@endpoint("PATCH", "/users/<int:user_id>", body=MemberUpdateSchema, answer=MemberSchema)
 def update_user(payload: dict[str, Any], user_id: int) -> Any:
     """Change a member's roles, department or access (`is_active`), or their name and e-mail."""
-    changes = _changes(
-        payload,
-        {
-            "display_name": "display_name",
-            "email": "email",
-            "roles": "role_keys",
-            "department": "department_id",
-            "is_active": "is_active",
-        },
-    )
+    changes = _changes(payload, _MEMBER_ARGS)
     return service.update_member(request_session(), current_actor(), user_id, now=utcnow(), **changes)
+
+
+@endpoint(
+    "POST",
+    "/users/<int:user_id>/password",
+    guards=(admin_only, password_target_first),
+    body=PasswordSetSchema,
+    status=204,
+)
+def set_user_password(payload: dict[str, Any], user_id: int) -> None:
+    """Set a new password for a member (platform superusers: for any user); all their browser sessions end.
+
+    For someone who forgot theirs. The password meets the sign-up policy (422 otherwise) and
+    is never shown again, not even in the audit log. Their API tokens stay valid (revoke
+    them apart). 404 for a user outside this workspace; 403 for your own password (use
+    `POST /me/password`), a platform superuser's or that of a member other workspaces share.
+    """
+    service.set_password(request_session(), current_actor(), user_id, payload["password"], now=utcnow())
 
 
 # ---------------------------------------------------------------- roles
 
 
-@blp.get("/roles")
-@admin_only
-@blp.arguments(PageArgsSchema, location="query", unknown=RAISE)
-@blp.response(200, RolePageSchema)
-def list_roles(args: dict[str, Any]) -> dict[str, Any]:
+@endpoint("GET", "/roles", query=PageArgsSchema, answer=RolePageSchema)
+def list_roles(args: dict[str, Any]) -> Page:
     """This workspace's roles by key."""
-    page = service.list_roles(request_session(), current_actor(), **_page_args(args))
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return service.list_roles(request_session(), current_actor(), **_page_args(args))
 
 
-@blp.post("/roles")
-@admin_only
-@blp.arguments(RoleCreateSchema)
-@blp.response(201, RoleSchema)
+@endpoint("POST", "/roles", body=RoleCreateSchema, status=201, answer=RoleSchema)
 def create_role(payload: dict[str, Any]) -> Any:
     """Create a role."""
     return service.create_role(request_session(), current_actor(), now=utcnow(), **payload)
 
 
-@blp.get("/roles/<string:key>")
-@admin_only
-@blp.response(200, RoleSchema)
+@endpoint("GET", "/roles/<string:key>", answer=RoleSchema)
 def get_role(key: str) -> Any:
     """One role."""
     return service.get_role(request_session(), current_actor(), key)
 
 
-@blp.patch("/roles/<string:key>")
-@admin_only
-@blp.arguments(RoleUpdateSchema)
-@blp.response(200, RoleSchema)
+@endpoint("PATCH", "/roles/<string:key>", body=RoleUpdateSchema, answer=RoleSchema)
 def update_role(payload: dict[str, Any], key: str) -> Any:
     """Change a role's name, description, admin flag or permissions (`admin` always stays an admin role)."""
     return service.update_role(request_session(), current_actor(), key, now=utcnow(), **payload)
 
 
-@blp.delete("/roles/<string:key>")
-@admin_only
-@blp.response(204)
+@endpoint("DELETE", "/roles/<string:key>", status=204)
 def delete_role(key: str) -> None:
     """Delete a role nobody holds (`admin` cannot be deleted)."""
     service.delete_role(request_session(), current_actor(), key, now=utcnow())
@@ -352,20 +397,13 @@ def delete_role(key: str) -> None:
 _DEPARTMENT_ARGS = {"key": "key", "name": "name", "parent": "parent_id", "head": "head_user_id"}
 
 
-@blp.get("/departments")
-@admin_only
-@blp.arguments(PageArgsSchema, location="query", unknown=RAISE)
-@blp.response(200, DepartmentPageSchema)
-def list_departments(args: dict[str, Any]) -> dict[str, Any]:
+@endpoint("GET", "/departments", query=PageArgsSchema, answer=DepartmentPageSchema)
+def list_departments(args: dict[str, Any]) -> Page:
     """This workspace's departments by id; `parent` links them into a tree."""
-    page = service.list_departments(request_session(), current_actor(), **_page_args(args))
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return service.list_departments(request_session(), current_actor(), **_page_args(args))
 
 
-@blp.post("/departments")
-@admin_only
-@blp.arguments(DepartmentCreateSchema)
-@blp.response(201, DepartmentSchema)
+@endpoint("POST", "/departments", body=DepartmentCreateSchema, status=201, answer=DepartmentSchema)
 def create_department(payload: dict[str, Any]) -> Any:
     """Create a department (under `parent`, with `head`, both optional)."""
     return service.create_department(
@@ -373,18 +411,13 @@ def create_department(payload: dict[str, Any]) -> Any:
     )
 
 
-@blp.get("/departments/<int:department_id>")
-@admin_only
-@blp.response(200, DepartmentSchema)
+@endpoint("GET", "/departments/<int:department_id>", answer=DepartmentSchema)
 def get_department(department_id: int) -> Any:
     """One department."""
     return service.get_department(request_session(), current_actor(), department_id)
 
 
-@blp.patch("/departments/<int:department_id>")
-@admin_only
-@blp.arguments(DepartmentUpdateSchema)
-@blp.response(200, DepartmentSchema)
+@endpoint("PATCH", "/departments/<int:department_id>", body=DepartmentUpdateSchema, answer=DepartmentSchema)
 def update_department(payload: dict[str, Any], department_id: int) -> Any:
     """Rename, re-key, move (no cycles) or change the head of a department."""
     return service.update_department(
@@ -392,9 +425,7 @@ def update_department(payload: dict[str, Any], department_id: int) -> Any:
     )
 
 
-@blp.delete("/departments/<int:department_id>")
-@admin_only
-@blp.response(204)
+@endpoint("DELETE", "/departments/<int:department_id>", status=204)
 def delete_department(department_id: int) -> None:
     """Delete a department without sub-departments or members."""
     service.delete_department(request_session(), current_actor(), department_id, now=utcnow())
@@ -403,43 +434,26 @@ def delete_department(department_id: int) -> None:
 # ---------------------------------------------------------------- tokens
 
 
-@blp.get("/tokens")
-@signed_in
-@blp.arguments(TokenListArgsSchema, location="query", unknown=RAISE)
-@blp.response(200, TokenPageSchema)
-def list_tokens(args: dict[str, Any]) -> dict[str, Any]:
+@endpoint("GET", "/tokens", guards=(signed_in,), query=TokenListArgsSchema, answer=TokenPageSchema)
+def list_tokens(args: dict[str, Any]) -> Page:
     """Your API tokens in this workspace, newest first; administrators may ask for everyone's (`all=1`)."""
-    page = service.list_tokens(request_session(), current_actor(), all_users=args["all"], **_page_args(args))
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return service.list_tokens(request_session(), current_actor(), all_users=args["all"], **_page_args(args))
 
 
-@blp.post("/tokens")
-@signed_in
-@blp.arguments(TokenCreateSchema)
-@blp.response(201, TokenIssuedSchema)
+@endpoint(
+    "POST", "/tokens", guards=(signed_in,), body=TokenCreateSchema, status=201, answer=TokenIssuedSchema
+)
 def create_token(payload: dict[str, Any]) -> dict[str, Any]:
     """A new API token for you in this workspace (shown once)."""
-    actor: Actor = current_actor()
+    actor = current_actor()
     db = request_session()
     workspace = db.get(Workspace, actor.workspace_id)
     if workspace is None:
         raise NotFound("The workspace no longer exists.")
-    now = utcnow()
-    token, plaintext = service.issue_token(
-        db,
-        user=current_user(),
-        workspace=workspace,
-        name=payload["name"],
-        expires_at=_expiry(payload.get("expires_in_days"), now),
-        actor=actor,
-        now=now,
-    )
-    return _issued(token, plaintext, workspace)
+    return _issue(db, user=current_user(), workspace=workspace, actor=actor, payload=payload, now=utcnow())
 
 
-@blp.delete("/tokens/<int:token_id>")
-@signed_in
-@blp.response(204)
+@endpoint("DELETE", "/tokens/<int:token_id>", guards=(signed_in,), status=204)
 def revoke_token(token_id: int) -> None:
     """Revoke a token of yours (administrators: any token of the workspace). Repeating it is harmless."""
     service.revoke_token(request_session(), current_actor(), token_id, now=utcnow())

@@ -1,4 +1,5 @@
-"""``opsloom init``, ``opsloom user create`` and ``opsloom token create``: identity from the command line.
+"""``opsloom init``, ``opsloom user create``/``set-password`` and ``opsloom token create``: identity from
+the command line.
 
 Each command builds the app, works in one ``session_scope`` (one commit) and turns every
 refusal into one clear line on stderr with a non-zero exit.
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from flask import Flask
     from sqlalchemy.orm import Session
 
-    from opsloom.platform.models import Workspace
+    from opsloom.platform.models import User, Workspace
 
 __all__ = ["register_commands"]
 
@@ -52,6 +53,17 @@ def _explain(exc: OpsloomError) -> str:
     if exc.errors and not any(reason in exc.detail for reason in exc.errors.values()):
         return exc.detail + " (" + "; ".join(f"{k}: {v}" for k, v in sorted(exc.errors.items())) + ")"
     return exc.detail
+
+
+def _find_user(session: Session, username: str) -> User:
+    """The user named ``username`` (any case); ends the command (exit 1) when there is none."""
+    from opsloom.platform.cli import fail
+    from opsloom.platform.models import User
+
+    user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+    if user is None:
+        fail(f"there is no user {username!r}.", 1)
+    return user
 
 
 def _pick_workspace(session: Session, key: str | None) -> Workspace:
@@ -152,6 +164,29 @@ def user_create(
     click.echo(f"Created user {name!r} in workspace {key!r} with role(s) {', '.join(role_keys)}.")
 
 
+@user_group.command("set-password")
+@click.argument("username")
+@click.option(
+    "--password",
+    prompt="New password",
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 8 characters; asked for (without echo) when left out, which keeps it out of the shell history.",
+)
+def user_set_password(username: str, password: str) -> None:
+    """Give USERNAME a new password (e.g. a locked-out administrator); their browser sessions end.
+
+    Their API tokens stay valid: revoke them apart when the account may be compromised.
+    """
+    from . import service
+
+    with _session() as (_app, session):
+        user = _find_user(session, username)
+        service.set_password(session, CLI_ACTOR, user.id, password)
+        name = user.username
+    click.echo(f"Set a new password for {name!r}; their browser sessions have ended.")
+
+
 @click.group("token")
 def token_group() -> None:
     """API tokens."""
@@ -170,14 +205,11 @@ def token_group() -> None:
 def token_create(username: str, workspace_key: str | None, name: str, days: int | None) -> None:
     """Issue an API token for USERNAME and print it (only this once) on stdout."""
     from opsloom.platform.cli import fail
-    from opsloom.platform.models import User
 
     from . import service
 
     with _session() as (app, session):
-        user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
-        if user is None:
-            fail(f"there is no user {username!r}.", 1)
+        user = _find_user(session, username)
         if workspace_key is not None:
             workspace = service.get_workspace_for(session, user, workspace_key)
         else:

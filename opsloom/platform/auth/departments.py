@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from sqlalchemy import func, select
 
-from opsloom.platform.audit import record
 from opsloom.platform.errors import Conflict, NotFound, ValidationError
-from opsloom.platform.events import emit
 from opsloom.platform.models import Department, Membership
 from opsloom.platform.pagination import SortKey
 
-from ._common import UNSET, check_key, check_text, list_page, now_or, require_admin
+from ._common import (
+    UNSET,
+    Paging,
+    check_key,
+    check_text,
+    list_workspace_rows,
+    log_keyed,
+    now_or,
+    require_admin,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -38,6 +45,7 @@ MAX_DEPTH = 32
 
 
 def department_view(dept: Department) -> dict[str, Any]:
+    """What the audit log keeps about a department."""
     return {
         "key": dept.key,
         "name": dept.name,
@@ -64,20 +72,9 @@ def as_tree(departments: Sequence[Department]) -> list[tuple[Department, int]]:
     return out
 
 
-def list_departments(
-    session: Session,
-    actor: Actor,
-    *,
-    limit: int | None = None,
-    cursor: str | None = None,
-    secret: str = "",
-) -> Page:
+def list_departments(session: Session, actor: Actor, **paging: Unpack[Paging]) -> Page:
     """The workspace's departments by id (all when ``limit`` is None; see ``as_tree``). Admins only."""
-    workspace_id = require_admin(actor)
-    stmt = select(Department).where(Department.workspace_id == workspace_id)
-    return list_page(
-        session, stmt, _KEYS, limit=limit, cursor=cursor, secret=secret, scope=f"departments|{workspace_id}"
-    )
+    return list_workspace_rows(session, actor, Department, _KEYS, scope="departments", **paging)
 
 
 def get_department(session: Session, actor: Actor, department_id: int) -> Department:
@@ -176,8 +173,9 @@ def create_department(
     )
     session.add(dept)
     session.flush()
-    record(session, actor, "create", "department", dept.id, after=department_view(dept), now=now)
-    emit(session, "department.created", payload={"id": dept.id, "key": dept.key}, actor=actor, now=now)
+    log_keyed(
+        session, actor, "create", "department", dept, audit_id=dept.id, after=department_view(dept), now=now
+    )
     return dept
 
 
@@ -212,10 +210,18 @@ def update_department(
         dept.head_user_id = _head(session, dept.workspace_id, head_user_id)
     after = department_view(dept)
     if after != before:
-        now = now_or(now)
         session.flush()
-        record(session, actor, "update", "department", dept.id, before=before, after=after, now=now)
-        emit(session, "department.updated", payload={"id": dept.id, "key": dept.key}, actor=actor, now=now)
+        log_keyed(
+            session,
+            actor,
+            "update",
+            "department",
+            dept,
+            audit_id=dept.id,
+            before=before,
+            after=after,
+            now=now,
+        )
     return dept
 
 
@@ -242,8 +248,8 @@ def delete_department(
             children=children,
             members=members,
         )
-    now = now_or(now)
-    record(session, actor, "delete", "department", dept.id, before=department_view(dept), now=now)
-    emit(session, "department.deleted", payload={"id": dept.id, "key": dept.key}, actor=actor, now=now)
+    log_keyed(
+        session, actor, "delete", "department", dept, audit_id=dept.id, before=department_view(dept), now=now
+    )
     session.delete(dept)
     session.flush()

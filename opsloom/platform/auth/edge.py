@@ -79,7 +79,11 @@ def _authenticate_bearer(header: str) -> None:
     if scheme.lower() != "bearer" or not value.strip():
         raise AuthenticationRequired("Send `Authorization: Bearer <token>`; other schemes are not accepted.")
     g.actor = authenticate_bearer(
-        request_session(), value.strip(), utcnow(), request_id=g.get("request_id"), address=request.remote_addr
+        request_session(),
+        value.strip(),
+        utcnow(),
+        request_id=g.get("request_id"),
+        address=request.remote_addr,
     )
     # g.user stays None until asked for: most API views need only the actor (current_user loads it)
 

@@ -6,17 +6,24 @@ leave a workspace whose administrators are all gone (the last-admin rule).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from sqlalchemy import func, select
 
-from opsloom.platform.audit import record
 from opsloom.platform.errors import Conflict, NotFound, ValidationError
-from opsloom.platform.events import emit
 from opsloom.platform.models import Membership, Role, membership_roles
 from opsloom.platform.pagination import SortKey
 
-from ._common import UNSET, check_key, check_text, list_page, now_or, require_admin
+from ._common import (
+    UNSET,
+    Paging,
+    check_key,
+    check_text,
+    list_workspace_rows,
+    log_keyed,
+    now_or,
+    require_admin,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -43,6 +50,7 @@ _KEYS = (SortKey("key", Role.key),)
 
 
 def role_view(role: Role) -> dict[str, Any]:
+    """What the audit log keeps about a role."""
     return {
         "key": role.key,
         "name": role.name,
@@ -117,20 +125,9 @@ def _has_admins(session: Session, workspace_id: int) -> bool:
     return admins_remaining(session, workspace_id) > 0
 
 
-def list_roles(
-    session: Session,
-    actor: Actor,
-    *,
-    limit: int | None = None,
-    cursor: str | None = None,
-    secret: str = "",
-) -> Page:
+def list_roles(session: Session, actor: Actor, **paging: Unpack[Paging]) -> Page:
     """The workspace's roles by key (all of them when ``limit`` is None). Admins only."""
-    workspace_id = require_admin(actor)
-    stmt = select(Role).where(Role.workspace_id == workspace_id)
-    return list_page(
-        session, stmt, _KEYS, limit=limit, cursor=cursor, secret=secret, scope=f"roles|{workspace_id}"
-    )
+    return list_workspace_rows(session, actor, Role, _KEYS, scope="roles", **paging)
 
 
 def get_role(session: Session, actor: Actor, key: str) -> Role:
@@ -173,8 +170,9 @@ def create_role(
         raise Conflict(f"The role {key!r} already exists in this workspace.", errors={"key": "already taken"})
     session.add(role)
     session.flush()
-    record(session, actor, "create", "role", role.key, after=role_view(role), now=role.created_at)
-    emit(session, "role.created", payload={"id": role.id, "key": role.key}, actor=actor, now=role.created_at)
+    log_keyed(
+        session, actor, "create", "role", role, audit_id=role.key, after=role_view(role), now=role.created_at
+    )
     return role
 
 
@@ -222,10 +220,10 @@ def update_role(
         role.is_admin = bool(is_admin)
     after = role_view(role)
     if after != before:
-        now = now_or(now)
         session.flush()
-        record(session, actor, "update", "role", role.key, before=before, after=after, now=now)
-        emit(session, "role.updated", payload={"id": role.id, "key": role.key}, actor=actor, now=now)
+        log_keyed(
+            session, actor, "update", "role", role, audit_id=role.key, before=before, after=after, now=now
+        )
     return role
 
 
@@ -250,8 +248,6 @@ def delete_role(session: Session, actor: Actor, key: str, *, now: datetime | Non
             errors={"key": "role in use"},
             members=holders,
         )
-    now = now_or(now)
-    record(session, actor, "delete", "role", role.key, before=role_view(role), now=now)
-    emit(session, "role.deleted", payload={"id": role.id, "key": role.key}, actor=actor, now=now)
+    log_keyed(session, actor, "delete", "role", role, audit_id=role.key, before=role_view(role), now=now)
     session.delete(role)
     session.flush()

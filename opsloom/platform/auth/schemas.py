@@ -10,7 +10,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from opsloom.platform.db import utcnow
 
 from ._common import KEY_PATTERN
-from .passwords import MAX_PASSWORD_LENGTH
+from .passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from .tokens import token_status
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ __all__ = [
     "MemberUpdateSchema",
     "PageArgsSchema",
     "PasswordChangeSchema",
+    "PasswordSetSchema",
     "RoleCreateSchema",
     "RolePageSchema",
     "RoleSchema",
@@ -191,6 +192,19 @@ class PasswordChangeSchema(StrictSchema):
         required=True, load_only=True, validate=validate.Length(max=MAX_PASSWORD_LENGTH)
     )
     new_password = fields.String(required=True, load_only=True)
+
+
+class PasswordSetSchema(StrictSchema):
+    """An administrator's new password for someone else (checked against the policy by the service)."""
+
+    password = fields.String(
+        required=True,
+        load_only=True,
+        metadata={
+            "description": f"the new password: {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters, "
+            "not only spaces, not the username"
+        },
+    )
 
 
 # ---------------------------------------------------------------- members

@@ -20,7 +20,14 @@ from .departments import (
     list_departments,
     update_department,
 )
-from .login import authenticate_password, keep_failed_attempts, retry_after
+from .login import (
+    LoginLimits,
+    authenticate_password,
+    keep_failed_attempts,
+    login_limits,
+    retry_after,
+    verify_current_password,
+)
 from .roles import create_role, delete_role, get_role, list_roles, update_role
 from .tokens import authenticate_token, issue_token, list_tokens, revoke_token, token_status
 from .users import (
@@ -32,6 +39,8 @@ from .users import (
     get_member,
     list_members,
     normalize_username,
+    password_target,
+    set_password,
     set_user_locale,
     update_member,
 )
@@ -46,6 +55,7 @@ from .workspaces import (
 
 __all__ = [
     "UNSET",
+    "LoginLimits",
     "actor_for",
     "add_member",
     "as_tree",
@@ -73,13 +83,17 @@ __all__ = [
     "list_roles",
     "list_tokens",
     "list_workspaces",
+    "login_limits",
     "normalize_username",
+    "password_target",
     "retry_after",
     "revoke_token",
+    "set_password",
     "set_user_locale",
     "token_status",
     "update_department",
     "update_member",
     "update_role",
+    "verify_current_password",
     "workspaces_of",
 ]

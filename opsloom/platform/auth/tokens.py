@@ -173,14 +173,18 @@ _BEARER_QUERY = join_membership(
 ).where(ApiToken.token_hash == bindparam("token_hash"))
 
 
-def _check_usable(prefix: str, revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> None:
+def _check_usable(
+    prefix: str, revoked_at: datetime | None, expires_at: datetime | None, now: datetime
+) -> None:
     if revoked_at is not None:
         raise AuthenticationRequired(
             f"The API token {prefix}… was revoked on {iso(revoked_at)}; create a new one."
         )
     expires = aware(expires_at)
     if expires is not None and expires <= now:
-        raise AuthenticationRequired(f"The API token {prefix}… expired on {iso(expires_at)}; create a new one.")
+        raise AuthenticationRequired(
+            f"The API token {prefix}… expired on {iso(expires_at)}; create a new one."
+        )
 
 
 def _check_format(plaintext: str) -> None:

@@ -1,15 +1,16 @@
-"""Users and their memberships: sign-up, workspace members (add, list, update, deactivate), own settings.
+"""Users and their memberships: sign-up, workspace members (add, list, update, deactivate), own
+settings, and passwords (changed by their owner, or set anew by an administrator).
 
 A user is global (one username, one password); what they are in a workspace — roles,
 department, active or not — is their membership there. Workspace administrators manage
-memberships of their own workspace only; a user's profile (name, e-mail) is theirs to
-change unless no other workspace shares them.
+memberships of their own workspace only; a user's profile (name, e-mail) and password are
+theirs to change unless no other workspace shares them.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
@@ -22,7 +23,8 @@ from opsloom.platform.models import Department, Membership, User, Workspace
 from opsloom.platform.pagination import SortKey
 
 from . import passwords
-from ._common import UNSET, check_text, list_page, now_or, require_admin
+from ._common import UNSET, check_text, list_page, log_change, now_or, require_admin
+from .login import verify_current_password
 from .roles import admins_remaining, resolve_roles
 
 if TYPE_CHECKING:
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     from opsloom.platform.actor import Actor
     from opsloom.platform.pagination import Page
 
+    from .login import LoginLimits
+
 __all__ = [
     "add_member",
     "change_password",
@@ -43,6 +47,8 @@ __all__ = [
     "get_member",
     "list_members",
     "normalize_username",
+    "password_target",
+    "set_password",
     "set_user_locale",
     "update_member",
 ]
@@ -495,25 +501,119 @@ def change_password(
     current_password: str,
     new_password: str,
     actor: Actor,
+    address: str,
     now: datetime | None = None,
+    **limits: Unpack[LoginLimits],
 ) -> User:
-    """Replace the user's password; their other browser sessions end (auth epoch).
+    """Replace the user's password; their browser sessions end (auth epoch).
+
+    The current password is checked like a sign-in from ``address`` (``limits``: the
+    ``LOGIN_*`` settings, see ``login_limits``): a wrong one is a failed attempt of the
+    account, and too many of them refuse every further try for a while.
 
     :raises PermissionDenied: ``user`` is not the actor.
+    :raises RateLimited: too many recent failures for this account or address.
     :raises ValidationError: ``current_password`` is wrong, or the new one breaks the policy.
     """
     if actor.user_id != user.id:
         raise PermissionDenied("You may change only your own password.")
-    if not passwords.verify_password(user.password_hash, current_password or ""):
-        raise ValidationError(
-            "The current password is not right; nothing was changed.",
-            errors={"current_password": "wrong password"},
-        )
-    passwords.check_policy(new_password, username=user.username, field="new_password")
-    user.password_hash = passwords.hash_password(new_password)
+    now = now_or(now)
+    verify_current_password(session, user=user, password=current_password, address=address, now=now, **limits)
+    return _store_password(
+        session, actor, user, new_password, field="new_password", event="user.password_changed", now=now
+    )
+
+
+def _store_password(
+    session: Session,
+    actor: Actor,
+    user: User,
+    password: str,
+    *,
+    field: str,
+    event: str,
+    now: datetime | None,
+    audit: tuple[str, dict[str, Any] | None] = ("password", None),
+) -> User:
+    """Check ``password`` against the policy, store its hash and end every session of ``user``.
+
+    Writes the audit row (``audit``: its action and after-image) and the ``event``; neither
+    ever holds the password or its hash.
+
+    :raises ValidationError: the policy refuses the password (``errors[field]``).
+    """
+    passwords.check_policy(password, username=user.username, field=field)
+    user.password_hash = passwords.hash_password(password)
     user.auth_epoch = (user.auth_epoch or 0) + 1
     session.flush()
-    now = now_or(now)
-    record(session, actor, "password", "user", user.id, now=now)
-    emit(session, "user.password_changed", payload={"id": user.id}, actor=actor, now=now)
+    action, after = audit
+    log_change(
+        session, actor, action, "user", user.id, event=event, payload={"id": user.id}, after=after, now=now
+    )
     return user
+
+
+def password_target(session: Session, actor: Actor, user_id: int) -> User:
+    """The user whose password ``actor`` may set without knowing it (``set_password``).
+
+    Workspace administrators may set the passwords of their workspace's members; platform
+    superusers and the system (the CLI) anyone's. A password opens every workspace its user
+    belongs to, so an administrator of one workspace may not set it for a platform
+    superuser or for a member other workspaces share (that would let them act there), and
+    nobody sets their own this way: ``change_password`` asks for the current one first.
+
+    :raises PermissionDenied: the actor administers no workspace, or may not set this password.
+    :raises NotFound: no user ``user_id`` (for administrators: none in their workspace).
+    """
+    if actor.is_system or actor.is_superuser:
+        found = (
+            session.get(User, user_id) if isinstance(user_id, int) and not isinstance(user_id, bool) else None
+        )
+        if found is None:
+            raise NotFound(f"There is no user {user_id}.")
+        user = found
+    else:
+        member = get_member(session, actor, user_id)
+        user = member.user
+        if user.is_superuser:
+            raise PermissionDenied(
+                f"{user.username!r} is a platform superuser; only another superuser may set their password.",
+                errors={"password": "superuser"},
+            )
+        if _shared_with_other_workspaces(session, user.id, member.workspace_id):
+            raise PermissionDenied(
+                f"{user.username!r} also belongs to other workspaces, so only they (or a platform superuser) "
+                "may change their password.",
+                errors={"password": "shared with other workspaces"},
+            )
+    if user.id == actor.user_id:
+        raise PermissionDenied(
+            "Change your own password with your current one (POST /api/v1/me/password).",
+            errors={"password": "your own password"},
+        )
+    return user
+
+
+def set_password(
+    session: Session, actor: Actor, user_id: int, password: str, *, now: datetime | None = None
+) -> User:
+    """Give user ``user_id`` a new password (an administrator's reset); every browser session of theirs ends.
+
+    The password must meet the same policy as at sign-up. The audit row and the
+    ``user.password_reset`` event say who did it, never the password or its hash. API
+    tokens stay valid: revoke them apart when the account may be compromised.
+
+    :raises PermissionDenied, NotFound: see ``password_target``.
+    :raises ValidationError: the password breaks the policy (``errors["password"]``).
+    """
+    user = password_target(session, actor, user_id)
+    return _store_password(
+        session,
+        actor,
+        user,
+        password,
+        field="password",
+        event="user.password_reset",
+        now=now,
+        audit=("reset_password", {"username": user.username, "sessions_ended": True}),
+    )

@@ -26,6 +26,8 @@ from opsloom.platform.plugin_host import get_plugin_host
 from . import packages, service
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from opsloom.platform.actor import Actor
     from opsloom.platform.registry import Registries
 
@@ -263,6 +265,17 @@ def _json_object(what: str) -> dict[str, Any]:
     return data
 
 
+def _administered_app(app_key: str) -> tuple[Actor, Session, App]:
+    """The caller, who must administer the workspace, the request's session and the workspace's app ``app_key``.
+
+    :raises PermissionDenied: the caller is no workspace administrator (checked first).
+    :raises NotFound: the workspace has no app ``app_key``.
+    """
+    actor = require_admin()
+    session = request_session()
+    return actor, session, service.get_app(session, actor, app_key)
+
+
 def _app_and_kind(actor: Actor, app_key: str, kind_plural: str) -> tuple[App, DefinitionKind]:
     app = service.get_app(request_session(), actor, app_key)
     return app, service.kind_for_url(_registries(), kind_plural)
@@ -348,9 +361,7 @@ class AppItem(MethodView):
     @blp.response(200, AppSchema)
     def patch(self, changes: dict[str, Any], app_key: str) -> App:
         """Rename the app or change its description or icon (its key never changes)."""
-        actor = require_admin()
-        session = request_session()
-        app = service.get_app(session, actor, app_key)
+        actor, session, app = _administered_app(app_key)
         return service.update_app(session, app=app, changes=changes, actor=actor, now=utcnow())
 
 
@@ -359,11 +370,8 @@ class ArchiveApp(MethodView):
     @blp.response(200, AppSchema)
     def post(self, app_key: str) -> App:
         """Archive the app: hidden from lists and navigation, read-only, restorable."""
-        actor = require_admin()
-        session = request_session()
-        return service.archive_app(
-            session, app=service.get_app(session, actor, app_key), actor=actor, now=utcnow()
-        )
+        actor, session, app = _administered_app(app_key)
+        return service.archive_app(session, app=app, actor=actor, now=utcnow())
 
 
 @blp.route("/apps/<string:app_key>/restore")
@@ -371,11 +379,8 @@ class RestoreApp(MethodView):
     @blp.response(200, AppSchema)
     def post(self, app_key: str) -> App:
         """Bring an archived app back."""
-        actor = require_admin()
-        session = request_session()
-        return service.restore_app(
-            session, app=service.get_app(session, actor, app_key), actor=actor, now=utcnow()
-        )
+        actor, session, app = _administered_app(app_key)
+        return service.restore_app(session, app=app, actor=actor, now=utcnow())
 
 
 @blp.route("/apps/<string:app_key>/export")
@@ -384,9 +389,7 @@ class ExportApp(MethodView):
     @blp.response(200, PackageSchema)
     def get(self, query: dict[str, Any], app_key: str) -> tuple[dict[str, Any], int, dict[str, str]]:
         """The app package: the latest published version of every definition (drafts with `drafts=1`)."""
-        actor = require_admin()
-        session = request_session()
-        app = service.get_app(session, actor, app_key)
+        _actor, session, app = _administered_app(app_key)
         package = packages.export_app(
             session, app=app, registries=_registries(), include_drafts=query["drafts"]
         )

@@ -3,7 +3,7 @@
 Every change goes through the identity services (``opsloom.platform.auth.service``),
 which check the actor's rights and workspace, validate, audit and emit events. A
 refused change re-renders its form with the service's field errors and a 4xx status,
-so the edge rolls the transaction back and nothing is changed.
+so the edge rolls the transaction back and nothing is changed (``_submit``).
 """
 
 from __future__ import annotations
@@ -11,33 +11,68 @@ from __future__ import annotations
 import functools
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 
 from opsloom.platform.auth import service as identity
 from opsloom.platform.db import request_session
-from opsloom.platform.errors import OpsloomError
+from opsloom.platform.errors import OpsloomError, PermissionDenied
 from opsloom.platform.models import User, Workspace
 
 from .blueprint import bp
 from .errors import html_error
-from .guards import admin_required, form_int, form_list, login_required, now, page_actor
+from .guards import admin_required, form_int, form_list, form_text, login_required, now, page_actor
 from .messages import form_errors
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from flask.typing import ResponseReturnValue
 
 __all__ = ["bp"]
 
 USERS_PAGE_SIZE = 50
 
+T = TypeVar("T")
+
 
 def _refused(exc: OpsloomError) -> tuple[dict[str, str], int]:
     """The field errors and HTTP status for a refused change; the half-done work is undone first."""
     request_session().rollback()
     return form_errors(exc), exc.status
+
+
+def _submit(
+    change: Callable[[], T],
+    *,
+    again: Callable[[dict[str, str], int], ResponseReturnValue],
+    done: Callable[[T], str],
+    to: str,
+    missing: str | None = None,
+) -> ResponseReturnValue:
+    """Make one change a form posted, and answer the way every administration form does.
+
+    Refused: the half-done change is undone and ``again(errors, status)`` answers, usually
+    the form once more with its field errors (with ``missing``, a vanished object gets the
+    404 page saying so instead). Done: ``done(result)`` is flashed and the browser is sent
+    to ``to``, so reloading the next page posts nothing twice.
+    """
+    try:
+        result = change()
+    except OpsloomError as exc:
+        errors, status = _refused(exc)
+        if status == 404 and missing is not None:
+            return html_error(404, missing)
+        return again(errors, status)
+    flash(done(result), "ok")
+    return redirect(to)
+
+
+def _page(template: str, errors: dict[str, str] | None, status: int, **context: Any) -> ResponseReturnValue:
+    """``template`` with the field errors of its form, answered with ``status`` (a refusal's 4xx, or 200)."""
+    return render_template(template, errors=errors or {}, **context), status
 
 
 def _flag(name: str) -> bool:
@@ -77,29 +112,26 @@ def _member_choices() -> list[tuple[int, str]]:
 def _users_page(
     errors: dict[str, str] | None = None, status: int = 200, form: dict[str, Any] | None = None
 ) -> ResponseReturnValue:
-    db = request_session()
     search = (request.args.get("q") or "").strip()[:100]
     page = identity.list_members(
-        db,
+        request_session(),
         page_actor(),
         search=search or None,
         limit=USERS_PAGE_SIZE,
         cursor=request.args.get("cursor") or None,
         secret=current_app.config["SECRET_KEY"],
     )
-    departments = dict(_department_choices())
-    return (
-        render_template(
-            "platform/admin/users.html",
-            page=page,
-            search=search,
-            roles=_role_choices(),
-            departments=_department_choices(),
-            department_names=departments,
-            errors=errors or {},
-            form=form or {"roles": ["staff"]},
-        ),
+    departments = _department_choices()
+    return _page(
+        "platform/admin/users.html",
+        errors,
         status,
+        page=page,
+        search=search,
+        roles=_role_choices(),
+        departments=departments,
+        department_names=dict(departments),
+        form=form or {"roles": ["staff"]},
     )
 
 
@@ -113,15 +145,15 @@ def admin_users() -> ResponseReturnValue:
 @admin_required
 def admin_user_create() -> ResponseReturnValue:
     form = {
-        "username": (request.form.get("username") or "").strip(),
-        "display_name": (request.form.get("display_name") or "").strip(),
-        "email": (request.form.get("email") or "").strip(),
+        "username": form_text("username"),
+        "display_name": form_text("display_name"),
+        "email": form_text("email"),
         "roles": form_list("roles"),
         "department": form_int("department"),
     }
     password = request.form.get("password") or ""
-    try:
-        member = identity.create_member(
+    return _submit(
+        lambda: identity.create_member(
             request_session(),
             page_actor(),
             username=form["username"],
@@ -131,17 +163,30 @@ def admin_user_create() -> ResponseReturnValue:
             role_keys=form["roles"],
             department_id=form["department"],
             now=now(),
-        )
-    except OpsloomError as exc:
-        errors, status = _refused(exc)
-        return _users_page(errors, status, form)
-    flash(gettext("%(name)s was added to the workspace.", name=member.user.username), "ok")
-    return redirect(url_for("web.admin_users"))
+        ),
+        again=lambda errors, status: _users_page(errors, status, form),
+        done=lambda member: gettext("%(name)s was added to the workspace.", name=member.user.username),
+        to=url_for("web.admin_users"),
+    )
+
+
+def _password_refusal(user_id: int) -> str | None:
+    """Why the actor may not set this user's password (shown instead of the form), or None when they may."""
+    try:
+        identity.password_target(request_session(), page_actor(), user_id)
+    except PermissionDenied as exc:
+        return form_errors(exc).get("password") or exc.detail
+    return None
 
 
 def _user_form(
-    user_id: int, errors: dict[str, str] | None = None, status: int = 200, form: dict[str, Any] | None = None
+    user_id: int,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    form: dict[str, Any] | None = None,
+    password_errors: dict[str, str] | None = None,
 ) -> ResponseReturnValue:
+    """The member's page: their profile and membership form, and the form for a new password."""
     member = identity.get_member(request_session(), page_actor(), user_id)
     values = form or {
         "display_name": member.user.display_name,
@@ -150,16 +195,16 @@ def _user_form(
         "department": member.department_id,
         "is_active": member.is_active,
     }
-    return (
-        render_template(
-            "platform/admin/user_edit.html",
-            member=member,
-            form=values,
-            roles=_role_choices(),
-            departments=_department_choices(),
-            errors=errors or {},
-        ),
+    return _page(
+        "platform/admin/user_edit.html",
+        errors,
         status,
+        member=member,
+        form=values,
+        roles=_role_choices(),
+        departments=_department_choices(),
+        password_errors=password_errors or {},
+        password_refusal=_password_refusal(user_id),
     )
 
 
@@ -175,8 +220,8 @@ def admin_user_update(user_id: int) -> ResponseReturnValue:
     db = request_session()
     member = identity.get_member(db, page_actor(), user_id)
     form = {
-        "display_name": (request.form.get("display_name") or "").strip(),
-        "email": (request.form.get("email") or "").strip(),
+        "display_name": form_text("display_name"),
+        "email": form_text("email"),
         "roles": form_list("roles"),
         "department": form_int("department"),
         "is_active": _flag("is_active"),
@@ -192,13 +237,32 @@ def admin_user_update(user_id: int) -> ResponseReturnValue:
         changes["display_name"] = form["display_name"]
     if form["email"] != (member.user.email or ""):
         changes["email"] = form["email"] or None
-    try:
-        identity.update_member(db, page_actor(), user_id, now=now(), **changes)
-    except OpsloomError as exc:
-        errors, status = _refused(exc)
-        return _user_form(user_id, errors, status, form)
-    flash(gettext("The changes to %(name)s were saved.", name=member.user.username), "ok")
-    return redirect(url_for("web.admin_users"))
+    name = member.user.username
+    return _submit(
+        lambda: identity.update_member(db, page_actor(), user_id, now=now(), **changes),
+        again=lambda errors, status: _user_form(user_id, errors, status, form),
+        done=lambda _member: gettext("The changes to %(name)s were saved.", name=name),
+        to=url_for("web.admin_users"),
+    )
+
+
+@bp.post("/admin/users/<int:user_id>/password")
+@admin_required
+def admin_user_set_password(user_id: int) -> ResponseReturnValue:
+    """Set a new password for a member who forgot theirs; all their browser sessions end."""
+    name = identity.get_member(request_session(), page_actor(), user_id).user.username
+    password = request.form.get("password") or ""
+    if password != (request.form.get("password_confirm") or ""):
+        differ = {"password_confirm": gettext("The two passwords differ.")}
+        return _user_form(user_id, status=422, password_errors=differ)
+    return _submit(
+        lambda: identity.set_password(request_session(), page_actor(), user_id, password, now=now()),
+        again=lambda errors, status: _user_form(user_id, status=status, password_errors=errors),
+        done=lambda _user: gettext(
+            "%(name)s has a new password; their browser sessions have ended.", name=name
+        ),
+        to=url_for("web.admin_user_edit", user_id=user_id),
+    )
 
 
 # ---------------------------------------------------------------- roles
@@ -208,14 +272,8 @@ def _roles_page(
     errors: dict[str, str] | None = None, status: int = 200, form: dict[str, Any] | None = None
 ) -> ResponseReturnValue:
     roles = identity.list_roles(request_session(), page_actor()).items
-    return (
-        render_template(
-            "platform/admin/roles.html",
-            roles=sorted(roles, key=lambda r: r.key),
-            errors=errors or {},
-            form=form or {},
-        ),
-        status,
+    return _page(
+        "platform/admin/roles.html", errors, status, roles=sorted(roles, key=lambda r: r.key), form=form or {}
     )
 
 
@@ -229,18 +287,17 @@ def admin_roles() -> ResponseReturnValue:
 @admin_required
 def admin_role_create() -> ResponseReturnValue:
     form = {
-        "key": (request.form.get("key") or "").strip(),
-        "name": (request.form.get("name") or "").strip(),
-        "description": (request.form.get("description") or "").strip(),
+        "key": form_text("key"),
+        "name": form_text("name"),
+        "description": form_text("description"),
         "is_admin": _flag("is_admin"),
     }
-    try:
-        role = identity.create_role(request_session(), page_actor(), now=now(), **form)
-    except OpsloomError as exc:
-        errors, status = _refused(exc)
-        return _roles_page(errors, status, form)
-    flash(gettext("The role %(key)s was created.", key=role.key), "ok")
-    return redirect(url_for("web.admin_roles"))
+    return _submit(
+        lambda: identity.create_role(request_session(), page_actor(), now=now(), **form),
+        again=lambda errors, status: _roles_page(errors, status, form),
+        done=lambda role: gettext("The role %(key)s was created.", key=role.key),
+        to=url_for("web.admin_roles"),
+    )
 
 
 def _role_form(
@@ -253,9 +310,7 @@ def _role_form(
         "is_admin": role.is_admin,
         "permissions": json.dumps(role.permissions or {}, indent=2, ensure_ascii=False, sort_keys=True),
     }
-    return render_template(
-        "platform/admin/role_edit.html", role=role, form=values, errors=errors or {}
-    ), status
+    return _page("platform/admin/role_edit.html", errors, status, role=role, form=values)
 
 
 @bp.get("/admin/roles/<key>")
@@ -268,8 +323,8 @@ def admin_role_edit(key: str) -> ResponseReturnValue:
 @admin_required
 def admin_role_update(key: str) -> ResponseReturnValue:
     form = {
-        "name": (request.form.get("name") or "").strip(),
-        "description": (request.form.get("description") or "").strip(),
+        "name": form_text("name"),
+        "description": form_text("description"),
         "is_admin": _flag("is_admin"),
         "permissions": request.form.get("permissions") or "{}",
     }
@@ -277,8 +332,8 @@ def admin_role_update(key: str) -> ResponseReturnValue:
         permissions = json.loads(form["permissions"] or "{}")
     except ValueError:
         return _role_form(key, {"permissions": gettext("This is not valid JSON.")}, 422, form)
-    try:
-        identity.update_role(
+    return _submit(
+        lambda: identity.update_role(
             request_session(),
             page_actor(),
             key,
@@ -287,26 +342,23 @@ def admin_role_update(key: str) -> ResponseReturnValue:
             is_admin=form["is_admin"],
             permissions=permissions,
             now=now(),
-        )
-    except OpsloomError as exc:
-        errors, status = _refused(exc)
-        return _role_form(key, errors, status, form)
-    flash(gettext("The role %(key)s was saved.", key=key), "ok")
-    return redirect(url_for("web.admin_roles"))
+        ),
+        again=lambda errors, status: _role_form(key, errors, status, form),
+        done=lambda _role: gettext("The role %(key)s was saved.", key=key),
+        to=url_for("web.admin_roles"),
+    )
 
 
 @bp.post("/admin/roles/<key>/delete")
 @admin_required
 def admin_role_delete(key: str) -> ResponseReturnValue:
-    try:
-        identity.delete_role(request_session(), page_actor(), key, now=now())
-    except OpsloomError as exc:
-        errors, status = _refused(exc)
-        if status == 404:
-            return html_error(404, gettext("There is no such role in this workspace."))
-        return _role_form(key, errors, status)
-    flash(gettext("The role %(key)s was deleted.", key=key), "ok")
-    return redirect(url_for("web.admin_roles"))
+    return _submit(
+        lambda: identity.delete_role(request_session(), page_actor(), key, now=now()),
+        again=lambda errors, status: _role_form(key, errors, status),
+        done=lambda _none: gettext("The role %(key)s was deleted.", key=key),
+        to=url_for("web.admin_roles"),
+        missing=gettext("There is no such role in this workspace."),
+    )
 
 
 # ---------------------------------------------------------------- departments
@@ -317,26 +369,34 @@ def _departments_page(
 ) -> ResponseReturnValue:
     departments = identity.list_departments(request_session(), page_actor()).items
     members = dict(_member_choices())
-    return (
-        render_template(
-            "platform/admin/departments.html",
-            tree=identity.as_tree(departments),
-            parents=_department_choices(),
-            members=list(members.items()),
-            member_names=members,
-            errors=errors or {},
-            form=form or {},
-        ),
+    return _page(
+        "platform/admin/departments.html",
+        errors,
         status,
+        tree=identity.as_tree(departments),
+        parents=_department_choices(),
+        members=list(members.items()),
+        member_names=members,
+        form=form or {},
     )
 
 
 def _department_fields() -> dict[str, Any]:
     return {
-        "key": (request.form.get("key") or "").strip(),
-        "name": (request.form.get("name") or "").strip(),
+        "key": form_text("key"),
+        "name": form_text("name"),
         "parent": form_int("parent"),
         "head": form_int("head"),
+    }
+
+
+def _department_changes(form: dict[str, Any]) -> dict[str, Any]:
+    """The service's keyword arguments for the posted department form."""
+    return {
+        "key": form["key"],
+        "name": form["name"],
+        "parent_id": form["parent"],
+        "head_user_id": form["head"],
     }
 
 
@@ -350,21 +410,14 @@ def admin_departments() -> ResponseReturnValue:
 @admin_required
 def admin_department_create() -> ResponseReturnValue:
     form = _department_fields()
-    try:
-        dept = identity.create_department(
-            request_session(),
-            page_actor(),
-            key=form["key"],
-            name=form["name"],
-            parent_id=form["parent"],
-            head_user_id=form["head"],
-            now=now(),
-        )
-    except OpsloomError as exc:
-        errors, status = _refused(exc)
-        return _departments_page(errors, status, form)
-    flash(gettext("The department %(name)s was created.", name=dept.name), "ok")
-    return redirect(url_for("web.admin_departments"))
+    return _submit(
+        lambda: identity.create_department(
+            request_session(), page_actor(), now=now(), **_department_changes(form)
+        ),
+        again=lambda errors, status: _departments_page(errors, status, form),
+        done=lambda dept: gettext("The department %(name)s was created.", name=dept.name),
+        to=url_for("web.admin_departments"),
+    )
 
 
 def _department_form(
@@ -375,16 +428,14 @@ def _department_form(
 ) -> ResponseReturnValue:
     dept = identity.get_department(request_session(), page_actor(), department_id)
     values = form or {"key": dept.key, "name": dept.name, "parent": dept.parent_id, "head": dept.head_user_id}
-    return (
-        render_template(
-            "platform/admin/department_edit.html",
-            dept=dept,
-            form=values,
-            parents=_department_choices(exclude=dept.id),
-            members=_member_choices(),
-            errors=errors or {},
-        ),
+    return _page(
+        "platform/admin/department_edit.html",
+        errors,
         status,
+        dept=dept,
+        form=values,
+        parents=_department_choices(exclude=dept.id),
+        members=_member_choices(),
     )
 
 
@@ -398,36 +449,26 @@ def admin_department_edit(department_id: int) -> ResponseReturnValue:
 @admin_required
 def admin_department_update(department_id: int) -> ResponseReturnValue:
     form = _department_fields()
-    try:
-        identity.update_department(
-            request_session(),
-            page_actor(),
-            department_id,
-            key=form["key"],
-            name=form["name"],
-            parent_id=form["parent"],
-            head_user_id=form["head"],
-            now=now(),
-        )
-    except OpsloomError as exc:
-        errors, status = _refused(exc)
-        return _department_form(department_id, errors, status, form)
-    flash(gettext("The department %(name)s was saved.", name=form["name"]), "ok")
-    return redirect(url_for("web.admin_departments"))
+    return _submit(
+        lambda: identity.update_department(
+            request_session(), page_actor(), department_id, now=now(), **_department_changes(form)
+        ),
+        again=lambda errors, status: _department_form(department_id, errors, status, form),
+        done=lambda _dept: gettext("The department %(name)s was saved.", name=form["name"]),
+        to=url_for("web.admin_departments"),
+    )
 
 
 @bp.post("/admin/departments/<int:department_id>/delete")
 @admin_required
 def admin_department_delete(department_id: int) -> ResponseReturnValue:
-    try:
-        identity.delete_department(request_session(), page_actor(), department_id, now=now())
-    except OpsloomError as exc:
-        errors, status = _refused(exc)
-        if status == 404:
-            return html_error(404, gettext("There is no such department in this workspace."))
-        return _department_form(department_id, errors, status)
-    flash(gettext("The department was deleted."), "ok")
-    return redirect(url_for("web.admin_departments"))
+    return _submit(
+        lambda: identity.delete_department(request_session(), page_actor(), department_id, now=now()),
+        again=lambda errors, status: _department_form(department_id, errors, status),
+        done=lambda _none: gettext("The department was deleted."),
+        to=url_for("web.admin_departments"),
+        missing=gettext("There is no such department in this workspace."),
+    )
 
 
 # ---------------------------------------------------------------- API tokens
@@ -442,17 +483,15 @@ def _tokens_page(
     actor = page_actor()
     show_all = bool(request.values.get("all")) and (actor.is_admin or actor.is_superuser)
     tokens = identity.list_tokens(request_session(), actor, all_users=show_all).items
-    return (
-        render_template(
-            "platform/admin/tokens.html",
-            tokens=tokens,
-            show_all=show_all,
-            errors=errors or {},
-            form=form or {"days": current_app.config.get("TOKEN_DEFAULT_DAYS", 90)},
-            created=created,
-            status_of=functools.partial(_token_status, moment=now()),
-        ),
+    return _page(
+        "platform/admin/tokens.html",
+        errors,
         status,
+        tokens=tokens,
+        show_all=show_all,
+        form=form or {"days": current_app.config.get("TOKEN_DEFAULT_DAYS", 90)},
+        created=created,
+        status_of=functools.partial(_token_status, moment=now()),
     )
 
 
@@ -469,10 +508,7 @@ def admin_tokens() -> ResponseReturnValue:
 @bp.post("/admin/tokens")
 @login_required
 def admin_token_create() -> ResponseReturnValue:
-    form = {
-        "name": (request.form.get("name") or "").strip(),
-        "days": (request.form.get("days") or "").strip(),
-    }
+    form = {"name": form_text("name"), "days": form_text("days")}
     days: int | None = None
     if form["days"]:
         days = form_int("days")
@@ -500,12 +536,11 @@ def admin_token_create() -> ResponseReturnValue:
 @bp.post("/admin/tokens/<int:token_id>/revoke")
 @login_required
 def admin_token_revoke(token_id: int) -> ResponseReturnValue:
-    try:
-        identity.revoke_token(request_session(), page_actor(), token_id, now=now())
-    except OpsloomError as exc:
-        _errors, status = _refused(exc)
-        if status == 404:
-            return html_error(404, gettext("There is no such token, or it is not yours to revoke."))
-        return html_error(status, exc.detail)
-    flash(gettext("The token was revoked; programs using it can no longer sign in."), "ok")
-    return redirect(url_for("web.admin_tokens", all=request.form.get("all") or None))
+    return _submit(
+        lambda: identity.revoke_token(request_session(), page_actor(), token_id, now=now()),
+        # no form to show again: the refusal's own sentence is the page
+        again=lambda errors, status: html_error(status, errors["_form"]),
+        done=lambda _token: gettext("The token was revoked; programs using it can no longer sign in."),
+        to=url_for("web.admin_tokens", all=request.form.get("all") or None),
+        missing=gettext("There is no such token, or it is not yours to revoke."),
+    )

@@ -28,6 +28,7 @@ __all__ = [
     "admin_required",
     "form_int",
     "form_list",
+    "form_text",
     "is_htmx",
     "login_required",
     "now",
@@ -101,6 +102,11 @@ def form_int(name: str) -> int | None:
         return int(raw)
     except ValueError:
         return None
+
+
+def form_text(name: str) -> str:
+    """A text form field without surrounding spaces ("" when absent)."""
+    return (request.form.get(name) or "").strip()
 
 
 def form_list(name: str) -> list[str]:

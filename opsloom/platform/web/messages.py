@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from flask_babel import gettext
 
+from opsloom.platform.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
 if TYPE_CHECKING:
     from opsloom.platform.errors import OpsloomError
 
@@ -39,6 +41,21 @@ def _known_reasons() -> dict[str, str]:
             "This user also belongs to other workspaces; only they may change it."
         ),
         "required": gettext("This field is required."),
+        # the password policy (``auth.passwords.check_policy``) and who may set a password
+        f"must be at least {MIN_PASSWORD_LENGTH} characters long": gettext(
+            "Use at least %(count)s characters.", count=MIN_PASSWORD_LENGTH
+        ),
+        f"must be at most {MAX_PASSWORD_LENGTH} characters long": gettext(
+            "Use at most %(count)s characters.", count=MAX_PASSWORD_LENGTH
+        ),
+        "must not be only spaces": gettext("A password of only spaces is not allowed."),
+        "must not be the same as the username": gettext("The password must differ from the username."),
+        "superuser": gettext(
+            "This user is a platform superuser; only another superuser may set their password."
+        ),
+        "your own password": gettext(
+            "This is your own account: change your password with your current one instead."
+        ),
     }
 
 

@@ -54,9 +54,8 @@ def login() -> ResponseReturnValue:
         return _login_form()
 
     from opsloom.platform.auth import login_user
-    from opsloom.platform.auth.service import authenticate_password, workspaces_of
+    from opsloom.platform.auth.service import authenticate_password, login_limits, workspaces_of
 
-    config = current_app.config
     db = request_session()
     try:
         user = authenticate_password(
@@ -65,9 +64,7 @@ def login() -> ResponseReturnValue:
             password=request.form.get("password") or "",
             address=request.remote_addr or "unknown",
             now=now(),
-            max_per_account=config["LOGIN_MAX_FAILURES_PER_ACCOUNT"],
-            max_per_address=config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
-            window_seconds=config["LOGIN_WINDOW_SECONDS"],
+            **login_limits(current_app.config),
         )
     except RateLimited as exc:
         minutes = max(1, math.ceil(float(exc.context.get("retry_after", 60)) / 60))

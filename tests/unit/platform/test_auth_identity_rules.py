@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -9,14 +10,20 @@ from sqlalchemy import select
 
 from opsloom.platform.actor import SYSTEM, Actor
 from opsloom.platform.auth import service as identity
-from opsloom.platform.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from opsloom.platform.models import AuditEntry, Membership, OutboxEvent, Role, User, Workspace
+from opsloom.platform.errors import Conflict, NotFound, PermissionDenied, RateLimited, ValidationError
+from opsloom.platform.models import AuditEntry, LoginAttempt, Membership, OutboxEvent, Role, User, Workspace
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from flask import Flask
     from sqlalchemy.orm import Session
+
+
+NOW = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
+LIMITS = {"max_per_account": 2, "max_per_address": 10, "window_seconds": 600}
+#: where and when sam changes his password, and the limits that apply
+FROM_SAM = {"address": "10.0.0.9", "now": NOW, **LIMITS}
 
 
 @pytest.fixture(autouse=True)
@@ -296,17 +303,32 @@ def test_change_password_checks_the_old_one_and_ends_sessions(session: Session, 
     sam = as_(session, ids, "sam")
     with pytest.raises(ValidationError) as caught:
         identity.change_password(
-            session, user=sam_user, current_password="wrong", new_password="brand-new-1", actor=sam
+            session,
+            user=sam_user,
+            current_password="wrong",
+            new_password="brand-new-1",
+            **FROM_SAM,
+            actor=sam,
         )
     assert "current_password" in caught.value.errors
     with pytest.raises(ValidationError) as caught:
         identity.change_password(
-            session, user=sam_user, current_password="pw-sam-123456", new_password="short", actor=sam
+            session,
+            user=sam_user,
+            current_password="pw-sam-123456",
+            new_password="short",
+            actor=sam,
+            **FROM_SAM,
         )
     assert "new_password" in caught.value.errors
     epoch = sam_user.auth_epoch
     identity.change_password(
-        session, user=sam_user, current_password="pw-sam-123456", new_password="brand-new-1", actor=sam
+        session,
+        user=sam_user,
+        current_password="pw-sam-123456",
+        new_password="brand-new-1",
+        actor=sam,
+        **FROM_SAM,
     )
     assert sam_user.auth_epoch == epoch + 1
     with pytest.raises(PermissionDenied):
@@ -316,6 +338,43 @@ def test_change_password_checks_the_old_one_and_ends_sessions(session: Session, 
             current_password="brand-new-1",
             new_password="x" * 9,
             actor=as_(session, ids, "alice"),
+            **FROM_SAM,
+        )
+
+
+def test_a_wrong_current_password_counts_like_a_failed_sign_in(session: Session, ids: dict[str, int]) -> None:
+    sam_user = session.get(User, ids["sam"])
+    sam = as_(session, ids, "sam")
+    for _ in range(2):
+        with pytest.raises(ValidationError):
+            identity.change_password(
+                session,
+                user=sam_user,
+                current_password="guess",
+                new_password="brand-new-1",
+                actor=sam,
+                **FROM_SAM,
+            )
+    failed = session.scalars(select(LoginAttempt).where(LoginAttempt.success.is_(False))).all()
+    assert [(a.username, a.address, a.user_id) for a in failed] == [("sam", "10.0.0.9", ids["sam"])] * 2
+    # the limit is reached: even the right password is not checked now, and nothing changes
+    hash_before = sam_user.password_hash
+    with pytest.raises(RateLimited) as caught:
+        identity.change_password(
+            session,
+            user=sam_user,
+            current_password="pw-sam-123456",
+            new_password="brand-new-1",
+            actor=sam,
+            **FROM_SAM,
+        )
+    assert caught.value.context["retry_after"] > 0
+    assert caught.value.errors == {"current_password": "too many attempts"}
+    assert sam_user.password_hash == hash_before
+    # the same counter guards sign-in
+    with pytest.raises(RateLimited):
+        identity.authenticate_password(
+            session, username="sam", password="pw-sam-123456", now=NOW, address="10.0.0.7", **LIMITS
         )
 
 

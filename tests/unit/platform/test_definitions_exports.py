@@ -3,45 +3,71 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import pathlib
+import pkgutil
+import re
+import types
+from typing import Any
 
 import opsloom.platform.definitions as definitions
 
+FACE = definitions.__name__
 
-def test_public_face() -> None:
-    assert set(definitions.__all__) == {
-        "PACKAGE_FORMAT",
-        "CheckContext",
-        "DefinitionKind",
-        "DefinitionSummary",
-        "PublishContext",
-        "PublishResult",
-        "archive_app",
-        "checksum",
-        "create_app_",
-        "diff",
-        "diff_versions",
-        "discard_draft",
-        "export_app",
-        "get_app",
-        "get_definition",
-        "history",
-        "import_package",
-        "kind_for_url",
-        "kind_named",
-        "latest_published",
-        "list_apps",
-        "list_definitions",
-        "publish",
-        "rename_app",
-        "restore_app",
-        "save_draft",
-        "update_app",
-        "validate_body",
-        "validate_package",
+
+def _own_doc(obj: Any) -> str:
+    """The docstring ``obj`` itself has (a class's, not one inherited from its bases)."""
+    doc = obj.__dict__.get("__doc__") if inspect.isclass(obj) else obj.__doc__
+    return (doc or "").strip()
+
+
+def _where_assigned(name: str) -> tuple[types.ModuleType, list[str], int]:
+    """The submodule that assigns the constant ``name``, its source lines and the assignment's index."""
+    for info in pkgutil.iter_modules(definitions.__path__):
+        module = importlib.import_module(f"{FACE}.{info.name}")
+        lines = inspect.getsource(module).splitlines()
+        for index, line in enumerate(lines):
+            if re.match(rf"{name}\b[^=]*=", line):
+                return module, lines, index
+    raise AssertionError(f"no submodule of {FACE} assigns {name}")
+
+
+def test_all_is_sorted_without_duplicates() -> None:
+    names = definitions.__all__
+    assert len(set(names)) == len(names)
+    # constants first, then classes and functions (ruff's isort-style order, as the file keeps it)
+    assert names == sorted(names, key=lambda n: (not n.isupper(), n))
+
+
+def test_the_face_exports_exactly_what_it_imports() -> None:
+    """A name imported into ``__init__`` but missing from ``__all__`` (or the reverse) is a mistake."""
+    public = {
+        name
+        for name, value in vars(definitions).items()
+        # submodules and ``from __future__ import annotations`` are not part of the face
+        if not name.startswith("_")
+        and not isinstance(value, types.ModuleType)
+        and type(value).__module__ != "__future__"
     }
+    assert public == set(definitions.__all__)
+
+
+def test_every_exported_name_is_importable_and_documented() -> None:
     for name in definitions.__all__:
-        assert getattr(definitions, name) is not None
+        value = getattr(importlib.import_module(FACE), name)
+        assert value is not None, name
+        if inspect.isclass(value) or inspect.isfunction(value):
+            # re-exported from the part's own modules, never from elsewhere
+            assert value.__module__.startswith(FACE + "."), f"{name} comes from {value.__module__}"
+            assert _own_doc(value), f"{FACE}.{name} has no docstring"
+        else:
+            # a constant: a ``#:`` comment on it, or its value spelled out in its module's docstring
+            module, lines, index = _where_assigned(name)
+            documented = (index > 0 and lines[index - 1].lstrip().startswith("#:")) or (
+                str(value) in (module.__doc__ or "")
+            )
+            assert documented, f"{FACE}.{name} = {value!r} is documented nowhere"
 
 
 def test_services_never_import_flask() -> None:
