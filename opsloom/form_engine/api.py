@@ -15,10 +15,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from opsloom.platform.api import current_actor
-from opsloom.platform.db import request_session
+from opsloom.platform.db import request_session, utcnow
 from opsloom.platform.definitions import service as definitions
 from opsloom.platform.errors import BadRequest, PermissionDenied, ValidationError
 
+from . import permissions
 from .service import RecordService
 
 __all__ = ["blp"]
@@ -29,11 +30,15 @@ _RECORD = {"type": "object", "additionalProperties": True}
 _JSON_BODY = {"content": {"application/json": {"schema": _RECORD}}, "required": True}
 
 
-def _service(app_key: str) -> RecordService:
+def _service(app_key: str, *, preview: bool = False) -> RecordService:
+    """The record service for the caller; ``preview`` honours ``?as_role=`` (administrators viewing as a role)."""
     actor = current_actor()
     if actor.workspace_id is None:
         raise PermissionDenied("Choose a workspace first: records belong to a workspace's apps.")
     app = definitions.get_app(request_session(), actor, app_key)
+    as_role = request.args.get("as_role") if preview else None
+    if as_role:
+        actor = permissions.actor_as_role(request_session(), actor, app.workspace_id, as_role)
     return RecordService(request_session(), actor, app)
 
 
@@ -81,13 +86,13 @@ class Records(MethodView):
     @blp.response(200, description="`{items, next_cursor}`")
     def get(self, app_key: str, entity: str) -> dict[str, Any]:
         """Query records: filter, sort, search, keyset pages."""
-        known = {"filter", "sort", "limit", "cursor", "q", "fields", "deleted"}
+        known = {"filter", "sort", "limit", "cursor", "q", "fields", "deleted", "as_role"}
         unknown = sorted(set(request.args) - known)
         if unknown:
             raise BadRequest(f"Unknown query parameter(s): {', '.join(unknown)}.",
                              errors=dict.fromkeys(unknown, "unknown parameter"))
         fields = [f.strip() for f in request.args.get("fields", "").split(",") if f.strip()] or None
-        page = _service(app_key).query(
+        page = _service(app_key, preview=True).query(
             entity,
             filter=_filter_arg(),
             sort=request.args.get("sort"),
@@ -133,7 +138,7 @@ class Record(MethodView):
     def get(self, app_key: str, entity: str, record_id: int) -> Any:
         """One record (404 when deleted; `?deleted=1` shows a deleted one)."""
         deleted = request.args.get("deleted") in ("1", "true")
-        return _with_etag(_service(app_key).get(entity, record_id, deleted=deleted))
+        return _with_etag(_service(app_key, preview=True).get(entity, record_id, deleted=deleted))
 
     @blp.doc(requestBody=_JSON_BODY)
     @blp.response(200, description="The changed record.")
@@ -153,3 +158,34 @@ class RestoreRecord(MethodView):
     def post(self, app_key: str, entity: str, record_id: int) -> Any:
         """Undo a delete."""
         return _with_etag(_service(app_key).restore(entity, record_id))
+
+
+@blp.route("/apps/<app_key>/permissions")
+class Permissions(MethodView):
+    @blp.response(200, description="`{app, entities, roles: [{key, name, is_admin, grants: {entity: {grant, from}}}]}`")
+    def get(self, app_key: str) -> dict[str, Any]:
+        """The role-by-entity matrix of the app (administrators)."""
+        actor = current_actor()
+        app = definitions.get_app(request_session(), actor, app_key)
+        return permissions.matrix(request_session(), actor, app)
+
+
+@blp.route("/apps/<app_key>/permissions/<role_key>/<entity>")
+class Grant(MethodView):
+    @blp.doc(requestBody={"content": {"application/json": {"schema": {"type": "object"}}}, "required": True})
+    @blp.response(200, description="The saved grant.")
+    def put(self, app_key: str, role_key: str, entity: str) -> dict[str, Any]:
+        """Set a role's grant on an entity: actions with scopes, and field rules."""
+        actor = current_actor()
+        app = definitions.get_app(request_session(), actor, app_key)
+        grant = _body()
+        if not isinstance(grant, dict):
+            raise ValidationError("A grant is a JSON object.", errors={"/": "expected a JSON object"})
+        return permissions.set_grant(request_session(), actor, app, role_key, entity, grant, now=utcnow())
+
+    @blp.response(200, description="The grant was removed.")
+    def delete(self, app_key: str, role_key: str, entity: str) -> dict[str, Any]:
+        """Remove a role's grant on an entity (the role then has no access unless a wildcard grant applies)."""
+        actor = current_actor()
+        app = definitions.get_app(request_session(), actor, app_key)
+        return permissions.set_grant(request_session(), actor, app, role_key, entity, None, now=utcnow())

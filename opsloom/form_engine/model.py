@@ -126,6 +126,33 @@ class EntityModel:
         return keys
 
 
+def sql_resolver(model: EntityModel) -> Any:
+    """The expression language's SQL resolver for ``model``: its columns with their expression types.
+
+    Reference fields (user, department, one relation) hold integer ids, so SQL compares
+    them as numbers; JSON columns stay ``any``, which ``to_sql`` refuses to guess about.
+    """
+    from sqlalchemy import Integer, String, Text
+
+    from opsloom.platform.expr.sql import TableResolver
+
+    types: dict[str, str] = {}
+    for f in model.column_fields():
+        if f.key not in model.table.c:
+            continue
+        kind = f.spec.get("result_type") or f.type.expr_type
+        if kind in ("any", "list"):
+            column_type = model.table.c[f.key].type
+            if isinstance(column_type, Integer):
+                kind = "number"
+            elif isinstance(column_type, (String, Text)):
+                kind = "text"
+        types[f.key] = kind
+    types.update({"id": "number", "_created_at": "datetime", "_updated_at": "datetime", "_created_by": "number",
+                  "_updated_by": "number", "_version": "number"})
+    return TableResolver(model.table, types)
+
+
 def _resolved_spec(
     raw: Mapping[str, Any], types: Mapping[str, FieldType], ctx: Any
 ) -> dict[str, Any]:

@@ -17,15 +17,18 @@ from sqlalchemy.exc import IntegrityError
 
 from opsloom.platform.audit import record as audit
 from opsloom.platform.db import utcnow
-from opsloom.platform.errors import BadRequest, Conflict, NotFound, ValidationError
+from opsloom.platform.errors import BadRequest, Conflict, NotFound, PermissionDenied, ValidationError
 from opsloom.platform.events import emit
-from opsloom.platform.models import Department, Membership
+from opsloom.platform.models import Department, Membership, Role
 from opsloom.platform.pagination import Page, SortKey, paginate, parse_limit
 
+from .access import Access, compile_access
 from .fields.base import FieldContext
+from .masks import mask_text
+from .model import sql_resolver
 from .models import AutoNumberCounter, StoredFile
 from .registry import field_types, get_model
-from .values import condition_data, read_input, record_json
+from .values import condition_data, read_input, record_json, stamp_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -64,6 +67,9 @@ class RecordService:
         self.types = types if types is not None else field_types()
         self.now = now or utcnow()
         self._all_models: list[EntityModel] | None = None
+        self._access: dict[str, Access] = {}
+        self._grants: list[Any] | None = None
+        self._department_ids: list[int] | None = None
         self._dependents: set[Any] | None = None
         self.ctx = FieldContext(
             timezone=actor.timezone or "UTC",
@@ -76,6 +82,96 @@ class RecordService:
     # ------------------------------------------------------------------ models and lookups
     def model(self, entity: str) -> EntityModel:
         return get_model(self.session, self.app, entity, self.types)
+
+    # ------------------------------------------------------------------ permissions
+    def access(self, entity: str) -> Access:
+        """The actor's permissions on ``entity`` (roles' grants combined; administrators: everything)."""
+        found = self._access.get(entity)
+        if found is None:
+            admin = self.actor.is_admin or self.actor.is_superuser or self.actor.is_system
+            if self._grants is None:
+                self._grants = [] if admin or not self.actor.role_ids else list(
+                    self.session.scalars(select(Role.permissions).where(
+                        Role.id.in_(self.actor.role_ids), Role.workspace_id == self.app.workspace_id))
+                )
+            found = compile_access(self._grants, self.app.key, entity, admin=admin)
+            self._access[entity] = found
+        return found
+
+    def can(self, entity: str, action: str) -> bool:
+        return self.access(entity).can(action)
+
+    def require(self, entity: str, action: str) -> Access:
+        """:raises PermissionDenied: the actor may not ``action`` records of ``entity``."""
+        access = self.access(entity)
+        if not access.can(action):
+            raise PermissionDenied(
+                f"Your roles do not allow you to {action} {entity} records in app {self.app.key!r}; "
+                "ask an administrator.",
+                action=action,
+            )
+        return access
+
+    def _departments(self) -> list[int]:
+        """The actor's department and every department below it."""
+        if self._department_ids is None:
+            start = self.actor.department_id
+            if start is None:
+                self._department_ids = []
+            else:
+                children: dict[int | None, list[int]] = {}
+                for dept_id, parent in self.session.execute(
+                    select(Department.id, Department.parent_id).where(Department.workspace_id == self.app.workspace_id)
+                ):
+                    children.setdefault(parent, []).append(dept_id)
+                found, todo = [], [start]
+                while todo:
+                    current = todo.pop()
+                    if current in found:
+                        continue
+                    found.append(current)
+                    todo.extend(children.get(current, []))
+                self._department_ids = found
+        return self._department_ids
+
+    def _scope(self, model: EntityModel, action: str) -> Any:
+        """The SQL condition of the actor's ``action`` scope on ``model`` (None: all records)."""
+        access = self.access(model.key)
+        return access.condition(action, model, self.actor, self.resolver(model), self._departments())
+
+    def _check_writable(self, model: EntityModel, raw: Any, *, creating: bool = False) -> None:
+        """Refuse writes to fields the role may not change (a masked field may be entered on a new record)."""
+        if not isinstance(raw, dict):
+            return
+        access = self.access(model.key)
+        refused = {
+            key: f"is {access.rule(key).replace('_', '-')} for your role"
+            for key in raw
+            if key in model.fields
+            and not access.writable(key)
+            and not (creating and access.rule(key) == "masked")
+        }
+        if refused:
+            raise PermissionDenied(
+                f"Your role may not change {', '.join(sorted(refused))} of {model.key} records.", errors=refused
+            )
+
+    def present(self, model: EntityModel, record: Mapping[str, Any]) -> dict[str, Any]:
+        """``record`` (field key -> JSON value) as the actor may see it: hidden fields left out, masked ones masked."""
+        access = self.access(model.key)
+        if access.admin or not access.fields:
+            return dict(record)
+        out = {}
+        for key, value in record.items():
+            rule = access.rule(key) if key in model.fields else "editable"
+            if rule == "hidden":
+                continue
+            if rule == "masked" and value is not None:
+                f = model.fields[key]
+                style = f.spec.get("mask") or _default_mask(f.type.name)
+                value = mask_text(value if isinstance(value, str) else json_text(value), style)
+            out[key] = value
+        return out
 
     def _lookup(self, kind: str, target: str | None, ids: Iterable[int]) -> Any:
         wanted = {i for i in ids if isinstance(i, int) and not isinstance(i, bool)}
@@ -111,11 +207,24 @@ class RecordService:
         return f"{self.app.key}/{model.key}/{record_id}"
 
     # ------------------------------------------------------------------ reading
-    def _row(self, model: EntityModel, record_id: Any, *, deleted: bool = False, for_update: bool = False) -> dict[str, Any]:
+    def _row(
+        self,
+        model: EntityModel,
+        record_id: Any,
+        *,
+        deleted: bool = False,
+        for_update: bool = False,
+        action: str | None = "read",
+    ) -> dict[str, Any]:
+        """The stored row, if it exists and the actor's ``action`` scope covers it (else 404 / 403)."""
         if not isinstance(record_id, int) or isinstance(record_id, bool):
             raise NotFound(f"There is no {model.key} {record_id!r}.")
         table = model.table
         stmt = select(table).where(table.c.id == record_id)
+        if action is not None:
+            visible = self._scope(model, "read")
+            if visible is not None:
+                stmt = stmt.where(visible)
         if not deleted:
             stmt = stmt.where(table.c._deleted_at.is_(None))
         if for_update:
@@ -123,6 +232,13 @@ class RecordService:
         row = self.session.execute(stmt).mappings().first()
         if row is None:
             raise NotFound(f"There is no {model.key} {record_id} in app {self.app.key!r}.")
+        if action not in (None, "read"):
+            allowed = self._scope(model, action)
+            if allowed is not None and self.session.scalar(
+                select(table.c.id).where(table.c.id == record_id, allowed)
+            ) is None:
+                raise PermissionDenied(f"Your roles do not allow you to {action} {model.key} {record_id}.",
+                                       action=action)
         values = dict(row)
         self._load_tables(model, [values])
         return values
@@ -158,11 +274,17 @@ class RecordService:
                     r[f.key] = targets[r["id"]]
 
     def to_json(self, model: EntityModel, row: Mapping[str, Any], fields: list[str] | None = None) -> dict[str, Any]:
+        """The record as the actor may see it (field rules applied)."""
+        return self.present(model, self.raw_json(model, row, fields))
+
+    def raw_json(self, model: EntityModel, row: Mapping[str, Any], fields: list[str] | None = None) -> dict[str, Any]:
+        """The record's full JSON, for audit entries and events (never shown to a user as is)."""
         return record_json(model, row, self.ctx, fields=fields)
 
     def get(self, entity: str, record_id: Any, *, deleted: bool = False) -> dict[str, Any]:
         """Record ``record_id`` as JSON; :raises NotFound: unknown, deleted (unless asked) or another app's."""
         model = self.model(entity)
+        self.require(entity, "read")
         return self.to_json(model, self._row(model, record_id, deleted=deleted))
 
     # ------------------------------------------------------------------ writing
@@ -302,8 +424,15 @@ class RecordService:
         return Conflict(f"This {model.key} duplicates another record; nothing was saved.")
 
     def _shown(self, model: EntityModel, key: str, value: Any) -> str:
+        """A value for an error message, as the actor may see it (masks hold in messages too)."""
         f = model.fields[key]
-        return repr(f.type.to_text(value, f.spec, self.ctx))
+        text = f.type.to_text(value, f.spec, self.ctx)
+        rule = self.access(model.key).rule(key)
+        if rule == "hidden":
+            return "(hidden)"
+        if rule == "masked":
+            text = mask_text(text, f.spec.get("mask") or _default_mask(f.type.name))
+        return repr(text)
 
     def _write_row(
         self, model: EntityModel, stmt: Any, values: Mapping[str, Any], record_id: int | None, *, returning: bool = False
@@ -335,6 +464,8 @@ class RecordService:
         :raises ValidationError: (422) field errors by key. :raises Conflict: (409) a unique key is taken.
         """
         model = self.model(entity)
+        self.require(entity, "create")
+        self._check_writable(model, raw, creating=True)
         found = read_input(model, raw, self.ctx, user=self.actor.as_expr_user())
         self._raise_invalid(model, found.errors)
         values = found.values
@@ -354,13 +485,13 @@ class RecordService:
         record_id = self._write_row(model, stmt, columns, None, returning=True)
         self._insert_tables(model, record_id, values, replace=False)
         row = {"id": record_id, **system, "_deleted_at": None, **values}
-        out = self.to_json(model, row)
+        out = self.raw_json(model, row)
         changed = sorted(k for k in values if values[k] is not None)
         audit(self.session, self.actor, "create", "record", self._object_id(model, record_id),
               after=_fields_only(out), workspace_id=self.app.workspace_id, now=self.now)
         self._propagate(model, record_id, None, row)
         self._emit(model, "record.created", record_id, new=out, old=None, changed=changed)
-        return out
+        return self.present(model, out)
 
     def _emit(self, model: EntityModel, event: str, record_id: int, *, new: Any, old: Any, changed: list[str]) -> None:
         emit(
@@ -387,6 +518,7 @@ class RecordService:
         :raises Conflict: (409) the record changed since ``version`` (the current version is in the problem).
         """
         model = self.model(entity)
+        self.require(entity, "update")
         if isinstance(raw, dict) and version is None:
             version = raw.get("_version")
         if version is None:
@@ -396,10 +528,11 @@ class RecordService:
             )
         if not isinstance(version, int) or isinstance(version, bool):
             raise ValidationError("`_version` must be a whole number.", errors={"_version": "must be an integer"})
-        current = self._row(model, record_id)
+        current = self._row(model, record_id, action="update")
+        self._check_writable(model, {k: v for k, v in raw.items() if k != "_version"} if isinstance(raw, dict) else raw)
         if current["_version"] != version:
             raise self._stale(model, record_id, current["_version"])
-        old = self.to_json(model, current)
+        old = self.raw_json(model, current)
         found = read_input(model, raw, self.ctx, existing=old, user=self.actor.as_expr_user(),
                            ignore=frozenset({"_version"}))
         self._raise_invalid(model, found.errors)
@@ -407,7 +540,7 @@ class RecordService:
         self._compute(model, values, current)
         changed = sorted(k for k, v in values.items() if _differs(v, current.get(k)))
         if not changed:
-            return old
+            return self.present(model, old)
         table = model.table
         columns = {k: values[k] for k in changed if model.fields[k].storage == "column"}
         stmt = (
@@ -422,13 +555,13 @@ class RecordService:
         self._insert_tables(model, record_id, {k: values[k] for k in changed}, replace=True)
         row = {**current, **{k: values[k] for k in changed}, "_version": version + 1, "_updated_at": self.now,
                "_updated_by": self.actor.user_id}
-        out = self.to_json(model, row)
+        out = self.raw_json(model, row)
         audit(self.session, self.actor, "update", "record", self._object_id(model, record_id),
               before={k: old.get(k) for k in changed}, after={k: out.get(k) for k in changed},
               workspace_id=self.app.workspace_id, now=self.now)
         self._propagate(model, record_id, current, row)
         self._emit(model, "record.updated", record_id, new=out, old=old, changed=changed)
-        return out
+        return self.present(model, out)
 
     def _stale(self, model: EntityModel, record_id: Any, current_version: int | None) -> Exception:
         if current_version is None:
@@ -443,7 +576,8 @@ class RecordService:
     def delete(self, entity: str, record_id: Any) -> dict[str, Any]:
         """Soft-delete a record (restorable); relations pointing at it follow their ``on_delete`` policy."""
         model = self.model(entity)
-        current = self._row(model, record_id)
+        self.require(entity, "delete")
+        current = self._row(model, record_id, action="delete")
         self._apply_on_delete(model, record_id)
         table = model.table
         self.session.execute(
@@ -451,18 +585,18 @@ class RecordService:
             .values(_deleted_at=self.now, _version=table.c._version + 1, _updated_at=self.now,
                     _updated_by=self.actor.user_id)
         )
-        old = self.to_json(model, current)
+        old = self.raw_json(model, current)
         audit(self.session, self.actor, "delete", "record", self._object_id(model, record_id),
               before=_fields_only(old), workspace_id=self.app.workspace_id, now=self.now)
         self._propagate(model, record_id, current, None)
         self._emit(model, "record.deleted", record_id, new=None, old=old, changed=[])
-        return {**old, "_deleted_at": self.ctx.now.isoformat() if self.ctx.now else None,
-                "_version": current["_version"] + 1}
+        return self.present(model, {**old, "_deleted_at": stamp_json(self.now), "_version": current["_version"] + 1})
 
     def restore(self, entity: str, record_id: Any) -> dict[str, Any]:
         """Bring a soft-deleted record back (its unique keys must still be free)."""
         model = self.model(entity)
-        current = self._row(model, record_id, deleted=True)
+        self.require(entity, "delete")
+        current = self._row(model, record_id, deleted=True, action="delete")
         if current["_deleted_at"] is None:
             raise Conflict(f"{model.key} {record_id} is not deleted.")
         table = model.table
@@ -474,12 +608,12 @@ class RecordService:
         self._write_row(model, stmt, current, record_id)
         row = {**current, "_deleted_at": None, "_version": current["_version"] + 1, "_updated_at": self.now,
                "_updated_by": self.actor.user_id}
-        out = self.to_json(model, row)
+        out = self.raw_json(model, row)
         audit(self.session, self.actor, "restore", "record", self._object_id(model, record_id),
               after=_fields_only(out), workspace_id=self.app.workspace_id, now=self.now)
         self._propagate(model, record_id, None, row)
         self._emit(model, "record.restored", record_id, new=out, old=None, changed=[])
-        return out
+        return self.present(model, out)
 
     def _apply_on_delete(self, model: EntityModel, record_id: int) -> None:
         """Other entities' one-relations to this record: restrict refuses, set_null clears, cascade deletes."""
@@ -633,6 +767,7 @@ class RecordService:
             invalid and ``skip_invalid`` is false; nothing is written then.
         """
         model = self.model(entity)
+        self.require(entity, "create")
         if not isinstance(rows, list) or not rows:
             raise ValidationError("Send a non-empty JSON array of records.", errors={"records": "must be a non-empty array"})
         if len(rows) > MAX_BULK:
@@ -641,6 +776,7 @@ class RecordService:
         errors: dict[str, str] = {}
         user = self.actor.as_expr_user()
         for i, raw in enumerate(rows):
+            self._check_writable(model, raw, creating=True)
             found = read_input(model, raw, self.ctx, user=user)
             if found.errors:
                 errors.update({f"{i}/{k}": v for k, v in found.errors.items()})
@@ -679,11 +815,25 @@ class RecordService:
         from opsloom.platform import expr
 
         model = self.model(entity)
+        access = self.require(entity, "read")
+        if deleted:
+            self.require(entity, "delete")
         table = model.table
         stmt = select(table)
         stmt = stmt.where(table.c._deleted_at.is_not(None) if deleted else table.c._deleted_at.is_(None))
-        scope = [entity, str(model.version), "deleted" if deleted else "live"]
+        visible = self._scope(model, "read")
+        if visible is not None:
+            stmt = stmt.where(visible)
+        scope = [entity, str(model.version), "deleted" if deleted else "live", str(self.actor.user_id)]
         if filter is not None:
+            hidden = sorted(
+                {v.split(".", 1)[0] for v in _filter_vars(filter)} & {k for k in model.fields if not access.clear(k)}
+            )
+            if hidden:
+                raise BadRequest(
+                    f"The filter uses {', '.join(hidden)}, which your role cannot see in clear.",
+                    errors={"filter": f"cannot filter on {', '.join(hidden)}"},
+                )
             try:
                 stmt = stmt.where(expr.to_sql(filter, self.resolver(model), context={"_now": self.now,
                                                                                      "tz": self.ctx.timezone}))
@@ -709,22 +859,19 @@ class RecordService:
         return Page(items=[self.to_json(model, r, fields) for r in rows], next_cursor=page.next_cursor)
 
     def resolver(self, model: EntityModel) -> Any:
-        from opsloom.platform.expr.sql import TableResolver
-
-        types = {}
-        for f in model.column_fields():
-            if f.key in model.table.c:
-                types[f.key] = f.spec.get("result_type") or f.type.expr_type
-        types.update({"id": "number", "_created_at": "datetime", "_updated_at": "datetime", "_created_by": "number",
-                      "_updated_by": "number", "_version": "number"})
-        return TableResolver(model.table, types)
+        return sql_resolver(model)
 
     def _search(self, model: EntityModel, q: str) -> ColumnElement[bool]:
         needle = q.strip().lower()
         if not needle or len(needle) > 200:
             raise BadRequest("`q` must be 1-200 characters.", errors={"q": "must be 1-200 characters"})
         pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        columns = [model.table.c[f.key] for f in model.column_fields() if f.type.searchable and f.key in model.table.c]
+        access = self.access(model.key)
+        columns = [
+            model.table.c[f.key]
+            for f in model.column_fields()
+            if f.type.searchable and f.key in model.table.c and access.clear(f.key)
+        ]
         if not columns:
             raise BadRequest(f"{model.key} has no text fields to search.", errors={"q": "nothing searchable"})
         return or_(*(func.lower(c).like(pattern, escape="\\") for c in columns))
@@ -741,6 +888,9 @@ class RecordService:
                 continue
             f = model.fields.get(name)
             system = name in ("_created_at", "_updated_at")
+            if f is not None and not self.access(model.key).clear(name):
+                raise BadRequest(f"Cannot sort by {name!r}: your role cannot see it in clear.",
+                                 errors={"sort": f"{name!r} is hidden or masked for your role"})
             if not system and (f is None or not f.type.sortable or name not in table.c):
                 raise BadRequest(f"Cannot sort by {name!r}.", errors={"sort": f"{name!r} is not a sortable field"})
             column = table.c[name]
@@ -752,6 +902,25 @@ class RecordService:
         if not keys or keys[-1].name != "id":
             keys.append(SortKey("id", table.c.id, bool(keys and keys[-1].descending)))
         return keys, extra
+
+
+def _filter_vars(expression: Any) -> set[str]:
+    from opsloom.platform import expr
+
+    try:
+        return set(expr.free_vars(expression))
+    except expr.ExprError:
+        return set()  # to_sql reports the malformed expression itself
+
+
+def _default_mask(type_name: str) -> str:
+    return {"phone": "phone", "email": "email"}.get(type_name, "full")
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def _fields_only(record: Mapping[str, Any]) -> dict[str, Any]:
