@@ -64,6 +64,7 @@ def publish_entity(context: PublishContext) -> None:
         select(EntityTable).where(EntityTable.app_id == app.id, EntityTable.entity_key == key).with_for_update()
     )
     conn = session.connection()
+    recompute: set[str] = set()
     if row is None:
         row = EntityTable(
             workspace_id=app.workspace_id,
@@ -85,12 +86,40 @@ def publish_entity(context: PublishContext) -> None:
         assert context.previous is not None, "an entity table exists only for a published entity"
         old = _model(app, context.previous.body, context.previous.version, row, types, lookup)
         model = _model(app, definition.body, definition.version, row, types, lookup)
-        _Migration(conn, old, model, context).run()
+        migration = _Migration(conn, old, model, context)
+        migration.run()
+        recompute = migration.recompute
     row.version = definition.version
     row.layout = _layout(model)
     row.updated_at = context.now
     session.flush()
     invalidate_models(app.id, key)
+    if context.previous is not None:
+        changed = _changed_computed(context.previous.body, definition.body) | recompute
+        if changed:
+            from .backfill import backfill_computed
+            from .service import RecordService
+
+            service = RecordService(session, context.actor, app, types=types, now=context.now)
+            context.report.extend(backfill_computed(service, service.model(key), changed))
+
+
+_COSMETIC = frozenset({"label", "help", "placeholder", "width"})
+
+
+def _changed_computed(old_body: Any, new_body: Any) -> set[str]:
+    """Keys of computed fields that are new, or whose definition changed beyond labels."""
+    computed = {"formula", "rollup", "lookup", "auto_number"}
+    old = {f.get("id"): f for f in old_body.get("fields", [])}
+    changed = set()
+    for f in new_body.get("fields", []):
+        if f.get("type") not in computed:
+            continue
+        before = old.get(f.get("id"))
+        strip = lambda d: {k: v for k, v in d.items() if k not in _COSMETIC and k != "key"}  # noqa: E731
+        if before is None or before.get("type") != f.get("type") or strip(before) != strip(f):
+            changed.add(f["key"])
+    return changed
 
 
 def _model(app: Any, body: Any, version: int, row: EntityTable, types: Any, lookup: Any) -> EntityModel:
@@ -131,6 +160,8 @@ class _Migration:
         self.report = context.report
         self.version = new.version
         self.sqlite = conn.dialect.name == "sqlite"
+        #: computed fields whose column was re-created and must be filled again
+        self.recompute: set[str] = set()
 
     # ------------------------------------------------------------------ plan
     def run(self) -> None:
@@ -267,7 +298,8 @@ class _Migration:
         new_col = self.new.table.c[new.key]
         self.op.add_column(table_name, Column(new.key, new_col.type, nullable=True))
         if new.computed:
-            self.report.append(f"recomputed column {new.key!r} ({new.type.name}); the old one is kept as {kept}")
+            self.recompute.add(new.key)
+            self.report.append(f"re-created column {new.key!r} ({new.type.name}); the old one is kept as {kept}")
             return
         source = table(table_name, column("id"), column(kept, self.old.table.c[old.key].type))
         target = table(table_name, column("id"), column(new.key, new_col.type))

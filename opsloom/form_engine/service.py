@@ -329,6 +329,16 @@ class RecordService:
                 values[f.key] = 0 if (f.spec.get("source") or {}).get("fn", "sum") in ("sum", "count") else None
                 merged[f.key] = values[f.key]
 
+    def compute_fields(
+        self, model: EntityModel, values: dict[str, Any], current: Mapping[str, Any] | None, *, only: set[str]
+    ) -> None:
+        """Compute the computed fields ``only`` of a record into ``values`` (used when a publish backfills)."""
+        self._compute(model, values, current, only=only)
+
+    def next_number(self, model: EntityModel, f: RuntimeField) -> str:
+        """The next gap-free auto number of field ``f`` (moves the counter in this transaction)."""
+        return self._next_number(model, f)
+
     def _lookup_value(self, model: EntityModel, f: RuntimeField, target_id: Any) -> Any:
         if target_id is None:
             return None

@@ -102,3 +102,37 @@ def test_references_must_exist_and_be_live(client: FlaskClient, crm: Member, sna
     # on_delete restrict: a customer with orders cannot be deleted
     problem = assert_problem(client.delete(f"{CUSTOMERS}/{wang['id']}", headers=crm.headers), 409)
     assert "order" in problem["detail"]
+
+
+def test_computed_fields_added_later_are_filled_for_existing_records(client: FlaskClient, admin: Member) -> None:
+    publish_entity(client, admin, {"key": "customer", "fields": [{"key": "name", "type": "text"}]})
+    publish_entity(client, admin, {
+        "key": "order",
+        "fields": [
+            {"key": "customer", "type": "relation", "target": "customer"},
+            {"key": "amount", "type": "number"},
+        ],
+    })
+    wang = _make(client, admin, CUSTOMERS, {"name": "Wang"})
+    li = _make(client, admin, CUSTOMERS, {"name": "Li"})
+    order = _make(client, admin, ORDERS, {"customer": wang["id"], "amount": 70})
+    _make(client, admin, ORDERS, {"customer": wang["id"], "amount": 30})
+    body = client.get("/api/v1/apps/crm/entities/customer", headers=admin.headers).get_json()["body"]
+    body["fields"] += [
+        {"key": "total", "type": "rollup", "source": {"entity": "order", "link": "customer", "field": "amount",
+                                                      "fn": "sum"}},
+        {"key": "double", "type": "formula", "formula": "total * 2"},
+        {"key": "code", "type": "auto_number", "pattern": "C{seq:3}"},
+    ]
+    report = publish_entity(client, admin, body)["report"]
+    assert any("rollup 'total'" in line for line in report)
+    got = _get(client, admin, CUSTOMERS, wang["id"])
+    assert (got["total"], got["double"], got["code"]) == (100, 200, "C001")
+    assert _get(client, admin, CUSTOMERS, li["id"])["code"] == "C002"
+    # a lookup added later is filled too
+    order_body = client.get("/api/v1/apps/crm/entities/order", headers=admin.headers).get_json()["body"]
+    order_body["fields"].append({"key": "who", "type": "lookup", "relation": "customer", "field": "name"})
+    publish_entity(client, admin, order_body)
+    assert _get(client, admin, ORDERS, order["id"])["who"] == "Wang"
+    # the next new customer continues the numbering without a gap
+    assert _make(client, admin, CUSTOMERS, {"name": "Zhao"})["code"] == "C003"
