@@ -209,7 +209,7 @@ def owner_field(model: EntityModel) -> str | None:
     key = model.body.get("owner_field")
     if key is None and "owner" in model.fields and model.fields["owner"].type.name == "user":
         key = "owner"
-    return key if key in model.table.c else None
+    return key if key is not None and key in model.table.c else None
 
 
 def compile_access(

@@ -107,6 +107,8 @@ class EntityModel:
     required_if: dict[str, expr.Compiled] = field(default_factory=dict)
     #: computed fields in the order they must be computed (formulas after what they read)
     computed_order: list[RuntimeField] = field(default_factory=list)
+    #: statements built once per version by the services that use it (name -> statement)
+    statements: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def title_field(self) -> str | None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, cast, delete, func, insert, or_, select, update
+from sqlalchemy import Integer, bindparam, cast, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from opsloom.platform.audit import record as audit
+from opsloom.platform.audit import audit_values, record_many
 from opsloom.platform.db import utcnow
 from opsloom.platform.errors import BadRequest, Conflict, NotFound, PermissionDenied, ValidationError
-from opsloom.platform.events import emit
+from opsloom.platform.events import emit_many, event_values
 from opsloom.platform.models import Department, Membership, Role
 from opsloom.platform.pagination import Page, SortKey, paginate, parse_limit
 
@@ -26,8 +26,8 @@ from .access import Access, compile_access
 from .fields.base import FieldContext
 from .masks import mask_text
 from .model import sql_resolver
-from .models import AutoNumberCounter, StoredFile
-from .registry import field_types, get_model
+from .models import AutoNumberCounter, EntityTable, StoredFile
+from .registry import field_types, model_for_row
 from .values import condition_data, read_input, record_json, stamp_json
 
 if TYPE_CHECKING:
@@ -49,6 +49,22 @@ __all__ = ["RecordService"]
 MAX_BULK = 5000
 
 
+# built once: every record write runs them
+_ENTITY_ROWS = select(
+    EntityTable.id, EntityTable.entity_key, EntityTable.version, EntityTable.table_name
+).where(EntityTable.app_id == bindparam("app_id"))
+_MEMBERS = select(Membership.user_id).where(
+    Membership.workspace_id == bindparam("ws"),
+    Membership.user_id.in_(bindparam("ids", expanding=True)),
+    Membership.is_active.is_(True),
+)
+
+
+def audit(session: Session, actor: Actor, action: str, object_type: str, object_id: object, **kw: Any) -> None:
+    """One audit row, written at once with Core (record writes are hot; no ORM flush needed)."""
+    record_many(session, [audit_values(actor, action, object_type, object_id, **kw)])
+
+
 class RecordService:
     """Records of one app, as seen by one actor, in one transaction (the caller commits)."""
 
@@ -67,9 +83,13 @@ class RecordService:
         self.types = types if types is not None else field_types()
         self.now = now or utcnow()
         self._all_models: list[EntityModel] | None = None
+        self._entity_rows: dict[str, Any] | None = None
         self._access: dict[str, Access] = {}
         self._grants: list[Any] | None = None
         self._department_ids: list[int] | None = None
+        self._known: dict[tuple[str, str | None], set[int]] = {}
+        #: auto numbers reserved by a bulk write, per (entity table, field id)
+        self._numbers: dict[tuple[int, str], list[str]] = {}
         self._dependents: set[Any] | None = None
         self.ctx = FieldContext(
             timezone=actor.timezone or "UTC",
@@ -80,8 +100,18 @@ class RecordService:
         )
 
     # ------------------------------------------------------------------ models and lookups
+    def _tables(self) -> dict[str, Any]:
+        """The app's entity tables by key: one query per service serves every model lookup."""
+        if self._entity_rows is None:
+            rows = self.session.execute(_ENTITY_ROWS, {"app_id": self.app.id})
+            self._entity_rows = {row.entity_key: row for row in rows}
+        return self._entity_rows
+
     def model(self, entity: str) -> EntityModel:
-        return get_model(self.session, self.app, entity, self.types)
+        row = self._tables().get(entity)
+        if row is None:
+            raise NotFound(f"App {self.app.key!r} has no published entity {entity!r}.")
+        return model_for_row(self.session, self.app, row, self.types)
 
     # ------------------------------------------------------------------ permissions
     def access(self, entity: str) -> Access:
@@ -174,18 +204,23 @@ class RecordService:
         return out
 
     def _lookup(self, kind: str, target: str | None, ids: Iterable[int]) -> Any:
+        """Which referenced ids exist; ids found once are remembered for this service (bulk writes repeat them)."""
         wanted = {i for i in ids if isinstance(i, int) and not isinstance(i, bool)}
+        if kind != "file":
+            known = self._known.setdefault((kind, target), set())
+            if wanted <= known:
+                return wanted
+            found = self._lookup_uncached(kind, target, wanted - known)
+            known.update(found)
+            return (wanted & known) | found
+        return self._lookup_uncached(kind, target, wanted)
+
+    def _lookup_uncached(self, kind: str, target: str | None, wanted: set[int]) -> Any:
         if not wanted:
             return {} if kind == "file" else set()
         ws = self.app.workspace_id
         if kind == "user":
-            return set(
-                self.session.scalars(
-                    select(Membership.user_id).where(
-                        Membership.workspace_id == ws, Membership.user_id.in_(wanted), Membership.is_active.is_(True)
-                    )
-                )
-            )
+            return set(self.session.scalars(_MEMBERS, {"ws": ws, "ids": list(wanted)}))
         if kind == "department":
             return set(
                 self.session.scalars(select(Department.id).where(Department.workspace_id == ws, Department.id.in_(wanted)))
@@ -353,6 +388,13 @@ class RecordService:
 
     def _next_number(self, model: EntityModel, f: RuntimeField) -> str:
         """The next auto number, gap-free: the counter moves in this transaction or not at all."""
+        pool = self._numbers.get((model.entity_table_id, f.id))
+        if pool:
+            return pool.pop()
+        return self._reserve_numbers(model, f, 1)[0]
+
+    def _reserve_numbers(self, model: EntityModel, f: RuntimeField, count: int) -> list[str]:
+        """``count`` consecutive numbers in one counter update (returned in order)."""
         from .fields.computed import period_key, render
 
         pattern = f.spec.get("pattern") or "{seq:6}"
@@ -366,14 +408,14 @@ class RecordService:
             from sqlalchemy.dialects.sqlite import insert as upsert
         stmt = (
             upsert(counters)
-            .values(entity_table_id=model.entity_table_id, field_id=f.id, period=period, value=1)
+            .values(entity_table_id=model.entity_table_id, field_id=f.id, period=period, value=count)
             .on_conflict_do_update(
-                index_elements=["entity_table_id", "field_id", "period"], set_={"value": counters.c.value + 1}
+                index_elements=["entity_table_id", "field_id", "period"], set_={"value": counters.c.value + count}
             )
             .returning(counters.c.value)
         )
-        seq = self.session.execute(stmt).scalar_one()
-        return render(pattern, local, seq)
+        last = self.session.execute(stmt).scalar_one()
+        return [render(pattern, local, seq) for seq in range(last - count + 1, last + 1)]
 
     def _insert_tables(self, model: EntityModel, record_id: int, values: Mapping[str, Any], *, replace: bool) -> None:
         for key, value in values.items():
@@ -413,16 +455,26 @@ class RecordService:
     def _columns(self, model: EntityModel, values: Mapping[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in values.items() if model.fields[k].storage == "column"}
 
-    def _unique_conflict(self, model: EntityModel, values: Mapping[str, Any], record_id: int | None) -> Conflict:
+    def _unique_conflict(
+        self, model: EntityModel, values: Mapping[str, Any], record_id: int | None
+    ) -> Conflict | None:
         """Name the unique key a write collided with (the database refused it; this finds which)."""
         table = model.table
         for keys in model.unique_keys():
             if any(values.get(k) is None for k in keys):
                 continue
-            stmt = select(table.c.id).where(table.c._deleted_at.is_(None), *(table.c[k] == values[k] for k in keys))
-            if record_id is not None:
-                stmt = stmt.where(table.c.id != record_id)
-            other = self.session.scalar(stmt.limit(1))
+            stmt = model.statements.get(("unique", keys))
+            if stmt is None:
+                stmt = (
+                    select(table.c.id)
+                    .where(table.c._deleted_at.is_(None), table.c.id != bindparam("_self"),
+                           *(table.c[k] == bindparam(f"_k_{k}") for k in keys))
+                    .limit(1)
+                )
+                model.statements[("unique", keys)] = stmt
+            params = {f"_k_{k}": values[k] for k in keys}
+            params["_self"] = record_id if record_id is not None else 0
+            other = self.session.scalar(stmt, params)
             if other is not None:
                 shown = ", ".join(f"{k} {self._shown(model, k, values[k])}" for k in keys)
                 return Conflict(
@@ -431,7 +483,7 @@ class RecordService:
                     errors=dict.fromkeys(keys, f"already used by {model.key} {other}"),
                     duplicate_of=other,
                 )
-        return Conflict(f"This {model.key} duplicates another record; nothing was saved.")
+        return None
 
     def _shown(self, model: EntityModel, key: str, value: Any) -> str:
         """A value for an error message, as the actor may see it (masks hold in messages too)."""
@@ -449,24 +501,22 @@ class RecordService:
     ) -> Any:
         """Run an INSERT (``returning`` the new id) or UPDATE (the row count).
 
-        A unique-key violation becomes a 409 naming the duplicate; the savepoint keeps
-        the transaction usable for the query that finds it.
+        Unique keys are checked first, so the usual duplicate gets a 409 naming the other
+        record; the unique index still decides a race (a plain 409 then: the transaction
+        is gone on PostgreSQL, so there is nothing left to ask).
         """
-
-        def run() -> Any:
-            result = self.session.execute(stmt)
-            return result.scalar_one() if returning else result.rowcount
-
-        if not model.unique_keys():
-            return run()
-        savepoint = self.session.begin_nested()
+        if model.unique_keys():
+            conflict = self._unique_conflict(model, values, record_id)
+            if conflict is not None:
+                raise conflict
         try:
-            outcome = run()
+            result = self.session.execute(stmt)
         except IntegrityError:
-            savepoint.rollback()
-            raise self._unique_conflict(model, values, record_id) from None
-        savepoint.commit()
-        return outcome
+            raise Conflict(
+                f"Another {model.key} with the same unique values was saved at the same moment; nothing was saved.",
+                errors={k: "already used" for keys in model.unique_keys() for k in keys},
+            ) from None
+        return result.scalar_one() if returning else result.rowcount
 
     def create(self, entity: str, raw: Any) -> dict[str, Any]:
         """A new record from ``raw`` (JSON object); returns it as JSON.
@@ -504,8 +554,12 @@ class RecordService:
         return self.present(model, out)
 
     def _emit(self, model: EntityModel, event: str, record_id: int, *, new: Any, old: Any, changed: list[str]) -> None:
-        emit(
-            self.session,
+        emit_many(self.session, [self._event(model, event, record_id, new=new, old=old, changed=changed)])
+
+    def _event(
+        self, model: EntityModel, event: str, record_id: int, *, new: Any, old: Any, changed: list[str]
+    ) -> dict[str, Any]:
+        return event_values(
             event,
             payload={
                 "app": self.app.key,
@@ -658,10 +712,7 @@ class RecordService:
     def _app_models(self) -> list[EntityModel]:
         """Every published entity of the app (once per service: a request sees one state of the app)."""
         if self._all_models is None:
-            from .models import EntityTable
-
-            keys = list(self.session.scalars(select(EntityTable.entity_key).where(EntityTable.app_id == self.app.id)))
-            self._all_models = [self.model(key) for key in keys]
+            self._all_models = [self.model(key) for key in self._tables()]
         return self._all_models
 
     def _relations_to(self, entity: str) -> list[tuple[EntityModel, RuntimeField]]:
@@ -795,6 +846,31 @@ class RecordService:
         if errors and not skip_invalid:
             raise ValidationError(f"{len({k.split('/')[0] for k in errors})} of {len(rows)} records are invalid; "
                                   "nothing was saved.", errors=errors)
+        dup_errors = self._batch_duplicates(model, prepared)
+        if dup_errors:
+            if not skip_invalid:
+                first = min(dup_errors)
+                raise Conflict(f"record {first}: {dup_errors[first][1]}",
+                               errors={f"{i}/{k}": v for i, (errs, _d) in dup_errors.items() for k, v in errs.items()})
+            for i, (errs, detail) in dup_errors.items():
+                errors.update({f"{i}/{k}": v for k, v in errs.items()} or {str(i): detail})
+            prepared = [(i, values) for i, values in prepared if i not in dup_errors]
+        if not prepared:
+            return {"created": [], "errors": errors}
+        savepoint = self.session.begin_nested()
+        try:
+            created = self._insert_many(model, prepared)
+        except IntegrityError:
+            # a concurrent writer took one of the keys since the check: redo one by one to name it
+            savepoint.rollback()
+            return self._create_one_by_one(model, prepared, errors, skip_invalid=skip_invalid)
+        savepoint.commit()
+        return {"created": created, "errors": errors}
+
+    def _create_one_by_one(
+        self, model: EntityModel, prepared: list[tuple[int, dict[str, Any]]], errors: dict[str, str], *,
+        skip_invalid: bool,
+    ) -> dict[str, Any]:
         created = []
         for i, values in prepared:
             self._compute(model, values, None)
@@ -806,6 +882,107 @@ class RecordService:
                         from None
                 errors.update({f"{i}/{k}": v for k, v in exc.errors.items()} or {str(i): exc.detail})
         return {"created": created, "errors": errors}
+
+    def _batch_duplicates(
+        self, model: EntityModel, prepared: list[tuple[int, dict[str, Any]]]
+    ) -> dict[int, tuple[dict[str, str], str]]:
+        """Rows whose unique keys repeat an earlier row of the batch or a live record: index -> (errors, detail)."""
+        from sqlalchemy import tuple_
+
+        found: dict[int, tuple[dict[str, str], str]] = {}
+        table = model.table
+        for keys in model.unique_keys():
+            seen: dict[tuple[Any, ...], int] = {}
+            candidates: dict[tuple[Any, ...], list[int]] = {}
+            for i, values in prepared:
+                value = tuple(values.get(k) for k in keys)
+                if any(v is None for v in value) or i in found:
+                    continue
+                if value in seen:
+                    shown = ", ".join(f"{k} {self._shown(model, k, values[k])}" for k in keys)
+                    found[i] = (dict.fromkeys(keys, f"repeats record {seen[value]} of this batch"),
+                                f"repeats {shown} of record {seen[value]} of this batch")
+                    continue
+                seen[value] = i
+                candidates.setdefault(value, []).append(i)
+            values_list = list(candidates)
+            cols = [table.c[k] for k in keys]
+            for start in range(0, len(values_list), 500):
+                chunk = values_list[start:start + 500]
+                condition = cols[0].in_([v[0] for v in chunk]) if len(cols) == 1 else tuple_(*cols).in_(chunk)
+                for row in self.session.execute(
+                    select(table.c.id, *cols).where(table.c._deleted_at.is_(None), condition)
+                ):
+                    for i in candidates.get(tuple(row[1:]), []):
+                        shown = ", ".join(f"{k} {self._shown(model, k, v)}" for k, v in zip(keys, row[1:], strict=True))
+                        found[i] = (dict.fromkeys(keys, f"already used by {model.key} {row[0]}"),
+                                    f"another {model.key} (id {row[0]}) already has {shown}")
+        return found
+
+    def _insert_many(self, model: EntityModel, prepared: list[tuple[int, dict[str, Any]]]) -> list[int]:
+        """Insert validated rows with one statement per table, plus their audit rows and events."""
+        for f in model.computed_order:
+            if f.type.name == "auto_number":
+                numbers = self._reserve_numbers(model, f, len(prepared))
+                self._numbers[(model.entity_table_id, f.id)] = numbers[::-1]
+        system = {
+            "_version": 1,
+            "_created_at": self.now,
+            "_created_by": self.actor.user_id,
+            "_updated_at": self.now,
+            "_updated_by": self.actor.user_id,
+        }
+        column_keys = [f.key for f in model.column_fields() if f.key in model.table.c]
+        rows = []
+        for _i, values in prepared:
+            self._compute(model, values, None)
+            rows.append({**system, **{k: values.get(k) for k in column_keys}})
+        self._numbers.clear()
+        table = model.table
+        ids = list(self.session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+        ).scalars())
+        for f in model.fields.values():
+            if f.table is None:
+                continue
+            if f.storage == "child_table":
+                children = [
+                    {"parent_id": record_id, "_position": pos, **{k: sub.get(k) for k in f.sub_fields}}
+                    for record_id, (_i, values) in zip(ids, prepared, strict=True)
+                    for pos, sub in enumerate(values.get(f.key) or [])
+                ]
+                if children:
+                    self.session.execute(insert(f.table), children)
+            else:
+                links = [
+                    {"source_id": record_id, "target_id": target}
+                    for record_id, (_i, values) in zip(ids, prepared, strict=True)
+                    for target in values.get(f.key) or []
+                ]
+                if links:
+                    self.session.execute(insert(f.table), links)
+        audits, events, stored = [], [], []
+        for record_id, (_i, values) in zip(ids, prepared, strict=True):
+            row = {"id": record_id, **system, "_deleted_at": None, **values}
+            stored.append(row)
+            out = self.raw_json(model, row)
+            audits.append(audit_values(self.actor, "create", "record", self._object_id(model, record_id),
+                                       after=_fields_only(out), workspace_id=self.app.workspace_id, now=self.now))
+            changed = sorted(k for k in values if values[k] is not None)
+            events.append(self._event(model, "record.created", record_id, new=out, old=None, changed=changed))
+        record_many(self.session, audits)
+        emit_many(self.session, events)
+        self._propagate_created(model, stored)
+        return ids
+
+    def _propagate_created(self, model: EntityModel, rows: list[dict[str, Any]]) -> None:
+        """New records change only the rollups over them: recompute each affected target once."""
+        if not self._has_dependents(model.key):
+            return
+        for target, rollup in self._rollups_over(model.key):
+            link = rollup.spec["source"]["link"]
+            for target_id in sorted({r.get(link) for r in rows if isinstance(r.get(link), int)}):
+                self._set_computed(target, target_id, {rollup.key: self._aggregate(model, rollup, target_id)})
 
     # ------------------------------------------------------------------ queries
     def query(

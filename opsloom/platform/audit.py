@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.orm import Session
 
 from .db import utcnow
@@ -53,6 +53,42 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def audit_values(
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: object,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    workspace_id: int | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One audit row as column values, for ``record_many``."""
+    return {
+        "workspace_id": workspace_id if workspace_id is not None else actor.workspace_id,
+        "at": now or utcnow(),
+        "actor_id": actor.user_id,
+        "actor_name": actor.display_name or actor.username,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "action": action,
+        "before": before,
+        "after": after,
+        "request_id": actor.request_id,
+        "address": actor.address,
+    }
+
+
+def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write many audit rows (``audit_values``) in one statement: the bulk paths of the engines.
+
+    A Core insert, so it runs at once in the caller's transaction (no ORM flush), in order.
+    """
+    if rows:
+        session.execute(insert(AuditEntry.__table__), rows)
 
 
 @event.listens_for(Session, "before_flush")

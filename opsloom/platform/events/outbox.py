@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from opsloom.platform.actor import Actor
 
-__all__ = ["Event", "emit"]
+__all__ = ["Event", "emit", "emit_many", "event_values"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +74,35 @@ def emit(
     )
     session.add(row)
     return row
+
+
+def event_values(
+    event_type: str,
+    *,
+    payload: dict[str, Any],
+    workspace_id: int | None = None,
+    actor: Actor | None = None,
+    depth: int = 0,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One outbox row as column values (what ``emit`` would add), for ``emit_many``."""
+    if actor is not None:
+        payload = {**payload, "_actor": {"id": actor.user_id, "username": actor.username}}
+        if workspace_id is None:
+            workspace_id = actor.workspace_id
+    return {
+        "workspace_id": workspace_id,
+        "type": event_type,
+        "payload": payload,
+        "created_at": now or utcnow(),
+        "request_id": actor.request_id if actor else None,
+        "depth": depth,
+    }
+
+
+def emit_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Record many events (``event_values``) in the caller's transaction with one statement."""
+    if rows:
+        from sqlalchemy import insert
+
+        session.execute(insert(OutboxEvent.__table__), rows)
