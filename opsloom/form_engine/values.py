@@ -117,6 +117,9 @@ def read_input(
                 value = f.type.default(f.spec, ctx)
             except FieldValueError:
                 value = None
+            wants_user = getattr(f.type, "wants_current_user", None)
+            if value is None and user is not None and wants_user is not None and wants_user(f.spec):
+                value = user.get("id")
             if value is not None:
                 result.values[key] = value
                 merged_json[key] = f.type.to_json(value, f.spec, ctx)

@@ -203,3 +203,13 @@ def test_records_of_another_workspace_are_not_found(client: FlaskClient, crm: Me
     assert_problem(client.patch(f"{URL}/{rid}", json={"name": "x", "_version": 1}, headers=outsider.headers), 404)
     assert_problem(client.delete(f"{URL}/{rid}", headers=outsider.headers), 404)
     assert_problem(client.get("/api/v1/apps/crm/records/nope", headers=crm.headers), 404)
+
+
+def test_a_user_field_can_default_to_the_creator(client: FlaskClient, admin: Member) -> None:
+    publish_entity(client, admin, {"key": "ticket", "fields": [
+        {"key": "title", "type": "text"}, {"key": "owner", "type": "user", "default_current_user": True}]})
+    made = client.post("/api/v1/apps/crm/records/ticket", json={"title": "t"}, headers=admin.headers).get_json()
+    assert made["owner"] == admin.user_id
+    other = client.post("/api/v1/apps/crm/records/ticket", json={"title": "t", "owner": None},
+                        headers=admin.headers).get_json()
+    assert other["owner"] is None  # an explicit empty value is kept
