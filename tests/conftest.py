@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import create_engine, text
 
+import opsloom.form_engine.import_models  # (the import log is truncated between tests too)
 import opsloom.form_engine.models  # noqa: F401  (its tables are truncated between tests too)
 from opsloom.platform.db import Base, Database
 from opsloom.platform.migrations import upgrade

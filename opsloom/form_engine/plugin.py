@@ -32,5 +32,25 @@ def opsloom_register_field_types() -> Iterable[Any]:
 @hookimpl
 def opsloom_register_blueprints() -> Iterable[Any]:
     from .api import blp as records_api
+    from .dedup_api import blp as dedup_api
+    from .designer_api import blp as designer_api
+    from .designer_views import bp as designer_pages
+    from .files_api import blp as files_api
+    from .import_api import blp as import_api
+    from .import_views import bp as import_pages
+    from .openapi_contributor import contributor_blueprint
+    from .permission_views import bp as permission_pages
+    from .record_views import bp as record_pages
+    from .timeline_api import blp as timeline_api
+    from .views_api import blp as saved_views_api
 
-    return [records_api]
+    # the route-less blueprint registers the per-entity OpenAPI contributor on the app
+    return [import_api, import_pages, records_api, dedup_api, files_api, contributor_blueprint(), permission_pages, saved_views_api, record_pages,
+            designer_api, designer_pages, timeline_api]
+
+
+@hookimpl
+def opsloom_register_timeline_sources() -> Iterable[Any]:
+    from .timeline_sources import builtin_sources
+
+    return builtin_sources()

@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_MODE": None,
     "SECRET_KEY": None,
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    # where uploaded files are kept (by sha256); None = ``<instance>/uploads``
+    "UPLOAD_FOLDER": None,
     "SESSION_COOKIE_SECURE": False,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -92,6 +94,7 @@ def load_settings(
     settings["INSTANCE_PATH"] = str(instance)
     if not settings["DATABASE_URL"]:
         settings["DATABASE_URL"] = f"sqlite:///{instance / 'opsloom.db'}"
+    settings["UPLOAD_FOLDER"] = str(Path(settings["UPLOAD_FOLDER"] or instance / "uploads").resolve())
     if not settings["JOBS_MODE"]:
         settings["JOBS_MODE"] = "external" if settings["REDIS_URL"] else "thread"
     if not settings["SECRET_KEY"]:

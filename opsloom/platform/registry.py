@@ -76,6 +76,7 @@ HOOK_REGISTRIES = {
     "opsloom_register_widgets": "widgets",
     "opsloom_register_channels": "channels",
     "opsloom_register_expr_operators": "expr_operators",
+    "opsloom_register_timeline_sources": "timeline_sources",
 }
 
 
@@ -91,6 +92,7 @@ class Registries:
     widgets: Registry[Any] = field(default_factory=lambda: Registry("widget"))
     channels: Registry[Any] = field(default_factory=lambda: Registry("channel"))
     expr_operators: Registry[Any] = field(default_factory=lambda: Registry("expression operator"))
+    timeline_sources: Registry[Any] = field(default_factory=lambda: Registry("timeline source"))
 
     def freeze(self) -> None:
         for name in HOOK_REGISTRIES.values():

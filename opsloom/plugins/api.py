@@ -11,6 +11,7 @@ reorganised in any release. Grouped by what a plugin does::
     domain events (outbox)    Event, emit
     audit log                 record_audit
     jobs and periodic tasks   job, JobContext, periodic, TaskContext
+    a record's 360° timeline  TimelineSource, TimelineEntry, TimelinePosition
     errors to raise           OpsloomError and its subclasses (drawn in ``opsloom.platform.errors``)
 
 **Stability promise.** Within a 0.x minor series (0.1.0, 0.1.1, ...) names are only
@@ -30,6 +31,7 @@ to the platform's pagination, which plugins do not implement.
 
 from __future__ import annotations
 
+from opsloom.form_engine.timeline import TimelineEntry, TimelinePosition, TimelineSource
 from opsloom.platform.actor import SYSTEM, Actor
 from opsloom.platform.audit import record as record_audit
 from opsloom.platform.definitions.kinds import CheckContext, DefinitionKind, PublishContext
@@ -71,6 +73,9 @@ __all__ = [
     "PublishContext",
     "RateLimited",
     "TaskContext",
+    "TimelineEntry",
+    "TimelinePosition",
+    "TimelineSource",
     "ValidationError",
     "emit",
     "hookimpl",

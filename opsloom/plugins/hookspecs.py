@@ -75,6 +75,18 @@ def opsloom_register_expr_operators() -> Iterable[Any]:
 
 
 @hookspec
+def opsloom_register_timeline_sources() -> Iterable[Any]:
+    """Timeline sources: entries shown on a record's 360° view (``GET .../records/{entity}/{id}/timeline``).
+
+    :return: objects with a ``name`` (unique), a ``kind`` (what their entries are, e.g.
+        ``flow_step``; the API's ``kinds=`` filter uses it) and
+        ``entries(service, model, record_id, before, limit)`` returning at most ``limit``
+        ``TimelineEntry`` objects strictly older than ``before`` (a ``TimelinePosition``,
+        None for the first page), newest first. See ``opsloom.plugins.api``.
+    """
+
+
+@hookspec
 def opsloom_register_blueprints() -> Iterable[Blueprint]:
     """Flask blueprints (API or pages) to mount; API blueprints under ``/api/v1``."""
 

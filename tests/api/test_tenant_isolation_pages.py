@@ -171,7 +171,12 @@ def _key_by_collection(rule: Rule, name: str, foreign: Foreign) -> str:
         i for i, part in enumerate(segments) if (m := _VARIABLE.fullmatch(part)) and m.group(1) == name
     )
     collection = segments[position - 1] if position else ""
-    by_collection: dict[str, str] = {"roles": foreign.role_key, "apps": foreign.app_key}
+    by_collection: dict[str, str] = {
+        "roles": foreign.role_key,
+        "apps": foreign.app_key,
+        # the entity designer: the foreign app's key already makes it 404 (the key itself is no secret)
+        "entities": "gx_entity",
+    }
     if collection not in by_collection:
         raise UnfillableRoute(
             f"page {rule.rule} ({rule.endpoint}): <{name}> follows /{collection}/, and this test does "
@@ -190,11 +195,21 @@ FILL: dict[str, Callable[[Rule, str, Foreign], object]] = {
     "token_id": lambda _rule, _name, f: f.token_id,
     "delivery_id": lambda _rule, _name, f: f.delivery_id,
     "key": _key_by_collection,
+    # record pages: the foreign app's key already makes them 404; entity and id stay foreign-shaped
+    "entity": lambda _rule, _name, f: "gx_entity",
+    "record_id": lambda _rule, _name, f: f.user_id,
+    "kind": lambda _rule, _name, f: "user",
+    "role_key": lambda _rule, _name, f: f.role_key,
+    # import runs live in the foreign app: its key already makes them 404
+    "run_id": lambda _rule, _name, f: f.audit_id,
 }
 
 #: endpoint -> why it is not walked
 EXEMPT: dict[str, str] = {
     "static": "files shipped with the product, the same for every workspace",
+    "form_engine_records.static": "the record pages' script and styles, the same for every workspace",
+    "form_designer.static": "the entity designer's script and styles, the same for every workspace",
+    "form_engine_permissions.static": "the permissions pages' styles, the same for every workspace",
     "web.login": "before sign-in there is no workspace; it names no object",
     "web.logout": "ends the session of whoever is signed in; it names no object",
     "web.set_language": "a preference of the browser and the user, not of a workspace",

@@ -12,14 +12,19 @@ TRANSLATIONS = ROOT / "opsloom" / "platform" / "translations"
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None}
 
 
+#: the parts whose pages share the platform's catalog (see babel.cfg)
+PARTS = ("platform", "form_engine")
+
+
 def _marked_strings() -> set[str]:
-    """Extract as ``pybabel extract -F .../babel.cfg opsloom/platform`` does, straight from the sources."""
+    """Extract as ``pybabel extract -F .../babel.cfg opsloom/platform opsloom/form_engine`` does."""
     method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
     found = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
-        str(ROOT / "opsloom" / "platform"), method_map=method_map, keywords=KEYWORDS
-    ):
-        found.add(message if isinstance(message, str) else message[0])
+    for part in PARTS:
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            str(ROOT / "opsloom" / part), method_map=method_map, keywords=KEYWORDS
+        ):
+            found.add(message if isinstance(message, str) else message[0])
     return found
 
 

@@ -2,6 +2,8 @@
 
 Parts build their JSON API as ``flask_smorest.Blueprint`` objects and hand them to
 ``register_api_blueprint`` (built-ins and plugins alike, through ``opsloom_register_blueprints``).
+Parts that document routes per workspace (one schema per published entity) register a
+document contributor with ``add_document_contributor`` (see ``documents``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from .base import (
     register_api_blueprint,
     require_admin,
 )
+from .documents import Contribution, DocumentContributor, add_document_contributor
 from .problems import flatten_messages, problem_response
 
 __all__ = [
     "API_PREFIX",
     "Api",
+    "Contribution",
+    "DocumentContributor",
+    "add_document_contributor",
     "current_actor",
     "flatten_messages",
     "init_api",

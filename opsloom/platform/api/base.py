@@ -8,12 +8,15 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import flask_smorest
-from flask import g, request
+from flask import current_app, g, request
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import UnsupportedMediaType
 
+from opsloom.platform.db import request_session
 from opsloom.platform.errors import AuthenticationRequired, PermissionDenied
 
+from .documents import EXTENSION as DOCUMENTS_EXTENSION
+from .documents import WorkspaceDocuments, workspace_documents
 from .problems import http_error_problem, problem_response, register_problem_handlers
 
 if TYPE_CHECKING:
@@ -33,10 +36,32 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class Api(flask_smorest.Api):
-    """smorest's Api whose HTTP errors are RFC 9457 problems."""
+    """smorest's Api whose HTTP errors are RFC 9457 problems and whose document depends on the caller.
+
+    ``_openapi_json`` is flask-smorest's view of ``openapi.json`` (bound when the Api is
+    made, so overriding it here is enough); the per-workspace parts come from ``documents``.
+    """
 
     def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
         return http_error_problem(error)
+
+    def _openapi_json(self) -> Response:
+        """``GET /api/v1/openapi.json``: the base document, plus the caller's workspace parts (``documents``).
+
+        The answer depends on who asks, so it is never shared by caches between callers.
+        """
+        actor = g.get("actor")
+        text = None
+        if actor is not None and actor.workspace_id is not None:
+            documents = workspace_documents(current_app)
+            text = documents.text_for(self.spec.to_dict, request_session(), actor)
+        if text is None:
+            response = super()._openapi_json()
+        else:
+            response = current_app.response_class(text, mimetype="application/json")
+            response.headers["Cache-Control"] = "private, no-cache"
+        response.vary.update(("Authorization", "Cookie"))
+        return response
 
 
 def init_api(app: Flask) -> Api:
@@ -55,6 +80,7 @@ def init_api(app: Flask) -> Api:
             "security": [{"bearer": []}],
         },
     )
+    app.extensions[DOCUMENTS_EXTENSION] = WorkspaceDocuments()
     api = Api(app)
     app.extensions["opsloom.api"] = api
     register_problem_handlers(app, API_PREFIX + "/")
@@ -84,8 +110,6 @@ def _require_json_body() -> None:
     mimetype = request.mimetype or ""
     if mimetype == "application/json" or mimetype.endswith("+json"):
         return
-    from flask import current_app
-
     func = current_app.view_functions.get(request.endpoint or "")
     if getattr(func, "_opsloom_accepts_files", False) and mimetype in (
         "multipart/form-data",

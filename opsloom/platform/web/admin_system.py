@@ -233,6 +233,7 @@ def _registry_names() -> dict[str, str]:
         "widgets": gettext("widgets"),
         "channels": gettext("channels"),
         "expr_operators": gettext("expression operators"),
+        "timeline_sources": gettext("timeline sources"),
     }
 
 

@@ -153,7 +153,13 @@ def app_overview(app_key: str) -> ResponseReturnValue:
         if kind.name == "app":
             continue
         sections.append((kind, list(list_definitions(db, actor, app, kind.name))))
-    return render_template("platform/app.html", app=app, sections=sections, nav_active=f"app:{app.key}")
+    from .sections import app_sections
+
+    # what the engines offer here (records to open, flows to start), without importing them
+    extras = app_sections(current_app, db, actor, app)
+    return render_template(
+        "platform/app.html", app=app, sections=sections, app_sections=extras, nav_active=f"app:{app.key}"
+    )
 
 
 # ---------------------------------------------------------------- API reference

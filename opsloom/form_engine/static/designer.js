@@ -1,0 +1,772 @@
+/* The entity designer (Alpine CSP build + SortableJS): palette, form, properties, preview, publish.
+   The page hands its data over in <script type="application/json" id="designer-data">; drafts are
+   saved and published through the definitions API with the session's CSRF header. Every text an
+   administrator wrote is shown with x-text (never as HTML). Loaded before Alpine starts. */
+(function () {
+  "use strict";
+
+  var COMMON = ["id", "key", "type", "label", "help", "required", "default", "unique", "mask", "placeholder", "width"];
+  // properties the panel edits with a control of its own, or never (JSON Logic twin of a formula)
+  var SKIP = { expr: true };
+  var uidSeq = 0;
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  function api(method, url, body) {
+    var options = {
+      method: method,
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRF-Token": csrfToken() },
+    };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    return fetch(url, options).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        return { status: response.status, ok: response.ok, data: data };
+      });
+    });
+  }
+
+  function format(template, values) {
+    return String(template || "").replace(/%\((\w+)\)s/g, function (_m, name) {
+      return values[name] === undefined || values[name] === null ? "" : String(values[name]);
+    });
+  }
+
+  function clone(value) { return value === undefined ? undefined : JSON.parse(JSON.stringify(value)); }
+
+  function keyLines(lists) {
+    return (lists || []).map(function (keys) { return keys.join(", "); }).join("\n");
+  }
+
+  function parseKeyLines(text) {
+    return String(text || "").split("\n").map(function (line) {
+      return line.split(",").map(function (k) { return k.trim(); }).filter(Boolean);
+    }).filter(function (keys) { return keys.length; });
+  }
+
+  function stripAlpine(root) {
+    [root].concat(Array.prototype.slice.call(root.querySelectorAll("*"))).forEach(function (el) {
+      Array.prototype.slice.call(el.attributes).forEach(function (attr) {
+        if (/^(x-|:|@)/.test(attr.name)) { el.removeAttribute(attr.name); }
+      });
+    });
+  }
+
+  function emptyCheck(text) {
+    return { text: text || "", checked: null, expr: null, status: "idle", message: "", excerpt: "", timer: null };
+  }
+
+  document.addEventListener("alpine:init", function () {
+    window.Alpine.data("entityDesigner", function () {
+      return {
+        data: {},
+        messages: {},
+        groups: [],
+        palette: [],
+        types: {},
+        items: [],
+        selected: null,
+        entity: { label: { en: "", zh: "" }, description: "", title_field: "", dedupText: "", indexesText: "" },
+        extra: {},
+        dirty: false,
+        busy: false,
+        status: "",
+        generalErrors: [],
+        errorTitle: "",
+        entityErrors: {},
+        publish: {
+          loading: false, changes: [], warnings: [], note: "", error: "", errorLines: [],
+          report: null, done: "", info: "", canPublish: true,
+        },
+
+        init: function () {
+          var source = document.getElementById("designer-data");
+          var data = JSON.parse(source.textContent);
+          var self = this;
+          this.data = data;
+          this.messages = data.messages || {};
+          this.groups = data.groups || [];
+          this.palette = data.palette || [];
+          this.palette.forEach(function (t) { self.types[t.name] = t; });
+          this.load(data.body || {}, data.conditions || {});
+          this.$nextTick(function () { self.setUpSortable(); });
+          window.addEventListener("beforeunload", function (event) {
+            if (self.dirty) { event.preventDefault(); event.returnValue = ""; }
+          });
+        },
+
+        // ------------------------------------------------------------ state <-> body
+        load: function (body, conditions) {
+          var self = this;
+          var label = body.label;
+          this.entity = {
+            label: {
+              en: typeof label === "string" ? label : (label && label.en) || "",
+              zh: (label && typeof label === "object" && label.zh) || "",
+            },
+            description: body.description || "",
+            title_field: body.title_field || "",
+            dedupText: keyLines(body.dedup),
+            indexesText: keyLines(body.indexes),
+          };
+          this.extra = {};
+          Object.keys(body).forEach(function (name) {
+            if (["key", "label", "description", "title_field", "fields", "visible_if", "required_if", "dedup", "indexes"].indexOf(name) < 0) {
+              self.extra[name] = body[name];
+            }
+          });
+          this.items = (body.fields || []).map(function (field) {
+            return self.makeItem(field, conditions);
+          });
+        },
+
+        makeItem: function (field, conditions) {
+          var f = clone(field);
+          var label = f.label;
+          f.label = {
+            en: typeof label === "string" ? label : (label && label.en) || "",
+            zh: (label && typeof label === "object" && label.zh) || "",
+          };
+          var opts = (Array.isArray(f.options) ? f.options : []).map(function (o) {
+            if (typeof o === "string") { return { value: o, label: "" }; }
+            var text = typeof o.label === "string" ? o.label : (o.label && (o.label.zh || o.label.en)) || "";
+            return { value: o.value || "", label: text, color: o.color, raw: o };
+          });
+          var def = f["default"];
+          var cond = conditions || {};
+          uidSeq += 1;
+          return {
+            uid: "u" + uidSeq,
+            field: f,
+            opts: opts,
+            defaultText: def === undefined || def === null ? "" : (Array.isArray(def) ? def.join(", ") : String(def)),
+            maskText: typeof f.mask === "string" ? f.mask : "",
+            json: {},
+            errors: {},
+            checks: {
+              formula: emptyCheck(f.formula || ""),
+              visible_if: emptyCheck(((cond.visible_if || {})[f.key]) || ""),
+              required_if: emptyCheck(((cond.required_if || {})[f.key]) || ""),
+            },
+          };
+        },
+
+        fieldBody: function (item) {
+          var t = this.types[item.field.type] || {};
+          var out = {};
+          var f = item.field;
+          Object.keys(f).forEach(function (name) {
+            var value = f[name];
+            if (value === "" || value === null || value === undefined) { return; }
+            out[name] = clone(value);
+          });
+          var label = {};
+          if (f.label.zh) { label.zh = f.label.zh; }
+          if (f.label.en) { label.en = f.label.en; }
+          if (Object.keys(label).length) { out.label = label; } else { delete out.label; }
+          if (!out.required) { delete out.required; }
+          if (!out.unique) { delete out.unique; }
+          if (item.maskText) { out.mask = item.maskText; } else if (typeof f.mask === "string" || f.mask === undefined) { delete out.mask; }
+          if (t.options_schema && t.options_schema.options && t.widget !== "select" && t.widget !== "multiselect") {
+            // a plugin type with an options property of its own shape: edited as JSON
+          } else if (t.options_schema && t.options_schema.options) {
+            out.options = item.opts.filter(function (o) { return o.value; }).map(function (o) {
+              if (!o.label && !o.color) { return o.value; }
+              var option = { value: o.value };
+              if (o.label) { option.label = o.label; }
+              if (o.color) { option.color = o.color; }
+              return option;
+            });
+            if (!out.options.length) { delete out.options; }
+          }
+          if (t.computed) {
+            delete out["default"];
+          } else {
+            var d = this.defaultValue(item, t);
+            if (d === undefined) { delete out["default"]; } else { out["default"] = d; }
+          }
+          if (out.type === "formula" || (t.options_schema && t.options_schema.formula)) {
+            var text = item.checks.formula.text;
+            if (text.trim()) { out.formula = text; delete out.expr; } else { delete out.formula; }
+          }
+          return out;
+        },
+
+        defaultValue: function (item, t) {
+          var text = item.defaultText.trim();
+          if (!text) { return undefined; }
+          if (t.widget === "number") { var n = Number(text); return isNaN(n) ? text : n; }
+          if (t.widget === "checkbox") {
+            if (/^(true|yes|1|是)$/i.test(text)) { return true; }
+            if (/^(false|no|0|否)$/i.test(text)) { return false; }
+            return text;
+          }
+          if (t.widget === "multiselect") { return text.split(",").map(function (s) { return s.trim(); }).filter(Boolean); }
+          return text;
+        },
+
+        conditionText: function (item, name) { return item.checks[name].text.trim(); },
+
+        buildBody: function () {
+          var self = this;
+          var body = clone(this.extra) || {};
+          body.key = this.data.key;
+          var label = {};
+          if (this.entity.label.zh) { label.zh = this.entity.label.zh; }
+          if (this.entity.label.en) { label.en = this.entity.label.en; }
+          if (Object.keys(label).length) { body.label = label; }
+          if (this.entity.description) { body.description = this.entity.description; }
+          if (this.entity.title_field) { body.title_field = this.entity.title_field; }
+          body.fields = this.items.map(function (item) { return self.fieldBody(item); });
+          ["visible_if", "required_if"].forEach(function (name) {
+            var conditions = {};
+            self.items.forEach(function (item) {
+              var check = item.checks[name];
+              if (check.text.trim() && item.field.key) { conditions[item.field.key] = check.expr; }
+            });
+            if (Object.keys(conditions).length) { body[name] = conditions; }
+          });
+          var dedup = parseKeyLines(this.entity.dedupText);
+          if (dedup.length) { body.dedup = dedup; }
+          var indexes = parseKeyLines(this.entity.indexesText);
+          if (indexes.length) { body.indexes = indexes; }
+          if (Array.isArray(body.layout)) {
+            var keys = this.fieldKeys();
+            body.layout = body.layout.map(function (section) {
+              var copy = clone(section);
+              copy.fields = (copy.fields || []).filter(function (k) { return keys.indexOf(k) >= 0; });
+              return copy;
+            });
+          }
+          return body;
+        },
+
+        // ------------------------------------------------------------ palette and drag and drop
+        typesIn: function (group) {
+          return this.palette.filter(function (t) { return t.group === group; });
+        },
+        typeLabel: function (t) {
+          var label = t.label || {};
+          return label[this.data.locale] || label.en || label.zh || t.name;
+        },
+        typeLabelOf: function (item) {
+          var t = this.types[item.field.type];
+          return t ? this.typeLabel(t) : item.field.type;
+        },
+        labelOf: function (item) {
+          var label = item.field.label || {};
+          var mine = this.data.locale === "zh" ? label.zh || label.en : label.en || label.zh;
+          return mine || item.field.key || this.messages.newField;
+        },
+
+        setUpSortable: function () {
+          var self = this;
+          if (!window.Sortable) { return; }
+          this.$root.querySelectorAll(".fe-palette-list").forEach(function (list) {
+            window.Sortable.create(list, {
+              group: { name: "fields", pull: "clone", put: false },
+              sort: false,
+              draggable: ".fe-palette-item",
+              // Sortable's stand-in copies the Alpine attributes; outside its x-for Alpine would
+              // evaluate them with no loop variable, so the copy keeps only what it shows
+              onClone: function (event) { stripAlpine(event.clone); },
+            });
+          });
+          window.Sortable.create(this.$refs.canvas, {
+            group: { name: "fields", pull: false, put: true },
+            draggable: ".fe-field",
+            animation: 120,
+            // native drag and drop: the fallback mode would add a copy of the dragged card to the
+            // page, whose Alpine attributes cannot be evaluated outside its x-for
+            emptyInsertThreshold: 40,
+            onAdd: function (event) {
+              // give the dragged palette entry back to the palette; Alpine renders the new field
+              var type = event.item.getAttribute("data-type");
+              if (event.clone && event.clone.parentNode) {
+                event.clone.parentNode.replaceChild(event.item, event.clone);
+              } else {
+                event.item.remove();
+              }
+              self.addType(type, event.newDraggableIndex);
+            },
+            onUpdate: function (event) {
+              // undo Sortable's DOM move and let Alpine reorder from the data (it owns these nodes)
+              var list = event.from;
+              var item = event.item;
+              list.removeChild(item);
+              var siblings = list.querySelectorAll(":scope > .fe-field");
+              list.insertBefore(item, siblings[event.oldDraggableIndex] || null);
+              self.move(event.oldDraggableIndex, event.newDraggableIndex);
+            },
+          });
+        },
+
+        newKey: function (type) {
+          var keys = this.fieldKeys();
+          var base = String(type).replace(/[^a-z0-9_]/g, "_");
+          if (!/^[a-z]/.test(base)) { base = "f_" + base; }
+          for (var i = 1; ; i += 1) {
+            var candidate = (base + "_" + i).slice(0, 40);
+            if (keys.indexOf(candidate) < 0) { return candidate; }
+          }
+        },
+
+        addType: function (type, index) {
+          var t = this.types[type];
+          if (!t) { return; }
+          var field = { key: this.newKey(type), type: type, label: { en: "", zh: "" } };
+          if (t.options_schema && t.options_schema.options && (t.widget === "select" || t.widget === "multiselect")) {
+            field.options = ["option_1"];
+          }
+          var item = this.makeItem(field, {});
+          if (typeof index === "number" && index >= 0 && index <= this.items.length) {
+            this.items.splice(index, 0, item);
+          } else {
+            this.items.push(item);
+          }
+          this.selected = item.uid;
+          this.dirty = true;
+        },
+
+        move: function (from, to) {
+          if (from === to || from === undefined || to === undefined) { return; }
+          var moved = this.items.splice(from, 1)[0];
+          this.items.splice(to, 0, moved);
+          this.dirty = true;
+        },
+
+        removeField: function (uid) {
+          if (!window.confirm(this.messages.removeConfirm)) { return; }
+          this.items = this.items.filter(function (item) { return item.uid !== uid; });
+          if (this.selected === uid) { this.selected = null; }
+          this.dirty = true;
+        },
+
+        select: function (uid) { this.selected = uid; },
+        selectEntity: function () { this.selected = null; },
+        get entityButtonClass() { return this.selected === null ? "btn-primary" : ""; },
+        get sel() {
+          var uid = this.selected;
+          return this.items.find(function (item) { return item.uid === uid; }) || null;
+        },
+        fieldClass: function (item) {
+          var out = item.uid === this.selected ? "is-selected" : "";
+          return this.hasErrors(item) ? out + " has-error" : out;
+        },
+        fieldKeys: function () {
+          return this.items.map(function (item) { return item.field.key; }).filter(Boolean);
+        },
+        markDirty: function (event) {
+          if (event && event.target && event.target.closest && event.target.closest("dialog")) { return; }
+          this.dirty = true;
+        },
+
+        // ------------------------------------------------------------ the property panel
+        isComputed: function (item) { var t = this.types[item.field.type]; return !!(t && t.computed); },
+        canBeUnique: function (item) { var t = this.types[item.field.type]; return !!(t && t.sortable && !t.computed); },
+        isMulti: function (item) { var t = this.types[item.field.type]; return !!(t && t.widget === "multiselect"); },
+        masksOf: function (item) { var t = this.types[item.field.type]; return (t && t.masks) || []; },
+
+        propsOf: function (item) {
+          var t = this.types[item.field.type];
+          if (!t) { return []; }
+          var self = this;
+          var schema = t.options_schema || {};
+          return Object.keys(schema).filter(function (name) {
+            return !SKIP[name] && COMMON.indexOf(name) < 0 && !(name === "formula");
+          }).map(function (name) {
+            var s = schema[name] || {};
+            var control = "json";
+            if (name === "options" && (t.widget === "select" || t.widget === "multiselect")) { control = "options"; }
+            else if (name === "target" && t.widget === "relation") { control = "target"; }
+            else if (Array.isArray(s.enum)) { control = "select"; }
+            else if (s.type === "integer" || s.type === "number") { control = "number"; }
+            else if (s.type === "boolean") { control = "checkbox"; }
+            else if (s.type === "string") { control = "text"; }
+            return {
+              name: name,
+              control: control,
+              choices: s.enum || [],
+              label: self.messages["prop_" + name] || name,
+              hint: self.messages["hint_" + t.name + "_" + name] || "",
+            };
+          });
+        },
+
+        propValue: function (name) {
+          var item = this.sel;
+          if (!item) { return ""; }
+          var value = item.field[name];
+          return value === undefined || value === null ? "" : value;
+        },
+        setText: function (name, event) {
+          var item = this.sel;
+          if (!item) { return; }
+          var value = event.target.value;
+          if (value === "") { delete item.field[name]; } else { item.field[name] = value; }
+        },
+        setNumber: function (name, event) {
+          var item = this.sel;
+          if (!item) { return; }
+          var raw = event.target.value;
+          if (raw === "") { delete item.field[name]; return; }
+          var n = Number(raw);
+          item.field[name] = isNaN(n) ? raw : n;
+        },
+        setCheck: function (name, event) {
+          var item = this.sel;
+          if (!item) { return; }
+          if (event.target.checked) { item.field[name] = true; } else { delete item.field[name]; }
+        },
+        jsonText: function (item, name) {
+          if (item.json[name] !== undefined) { return item.json[name]; }
+          var value = item.field[name];
+          return value === undefined ? "" : JSON.stringify(value, null, 1);
+        },
+        setJson: function (name, event) {
+          var item = this.sel;
+          if (!item) { return; }
+          var text = event.target.value;
+          item.json[name] = text;
+          if (!text.trim()) { delete item.field[name]; delete item.errors[name]; return; }
+          try {
+            item.field[name] = JSON.parse(text);
+            delete item.errors[name];
+          } catch (exc) {
+            item.errors[name] = String(exc.message || exc);
+          }
+        },
+        addOption: function () {
+          var item = this.sel;
+          if (item) { item.opts.push({ value: "", label: "" }); this.dirty = true; }
+        },
+        removeOption: function (index) {
+          var item = this.sel;
+          if (item) { item.opts.splice(index, 1); this.dirty = true; }
+        },
+        optionText: function (opt) { return opt.label || opt.value; },
+        targetsFor: function (item) {
+          var list = (this.data.entities || []).slice();
+          list.push({ key: this.data.key, label: this.entity.label[this.data.locale] || this.data.key });
+          var current = item.field.target;
+          if (current && !list.some(function (e) { return e.key === current; })) { list.push({ key: current, label: current }); }
+          return list;
+        },
+        referenceText: function (item) {
+          return item.field.target ? "→ " + item.field.target : "…";
+        },
+        setTitleField: function (event) { this.entity.title_field = event.target.value; },
+
+        // ------------------------------------------------------------ formulas and conditions
+        slotsOf: function (item) {
+          var t = this.types[item.field.type] || {};
+          var slots = [];
+          var m = this.messages;
+          if (t.options_schema && t.options_schema.formula) {
+            slots.push({ name: "formula", label: m.prop_formula, hint: m.hint_formula, state: item.checks.formula });
+          }
+          slots.push({ name: "visible_if", label: m.prop_visible_if, hint: m.hint_visible_if, state: item.checks.visible_if });
+          if (!t.computed) {
+            slots.push({ name: "required_if", label: m.prop_required_if, hint: m.hint_required_if, state: item.checks.required_if });
+          }
+          return slots;
+        },
+        slotClass: function (slot) { return slot.state.status === "error" ? "has-error" : ""; },
+        slotInput: function (name, event) {
+          var item = this.sel;
+          if (!item) { return; }
+          item.checks[name].text = event.target.value;
+          this.scheduleCheck(item, name);
+        },
+        pickField: function (name, event) {
+          var item = this.sel;
+          var key = event.target.value;
+          event.target.value = "";
+          if (!item || !key) { return; }
+          var area = event.target.closest(".fe-formula").querySelector("textarea");
+          var text = item.checks[name].text;
+          var start = area && typeof area.selectionStart === "number" ? area.selectionStart : text.length;
+          var end = area && typeof area.selectionEnd === "number" ? area.selectionEnd : text.length;
+          item.checks[name].text = text.slice(0, start) + key + text.slice(end);
+          this.dirty = true;
+          this.scheduleCheck(item, name);
+          if (area) {
+            this.$nextTick(function () { area.focus(); area.setSelectionRange(start + key.length, start + key.length); });
+          }
+        },
+        scheduleCheck: function (item, name) {
+          var self = this;
+          var check = item.checks[name];
+          if (check.timer) { clearTimeout(check.timer); }
+          check.timer = setTimeout(function () { check.timer = null; self.runCheck(item, name); }, 350);
+        },
+        runCheck: function (item, name) {
+          var self = this;
+          var check = item.checks[name];
+          var text = check.text;
+          if (!text.trim()) {
+            check.status = "idle"; check.message = ""; check.expr = null; check.checked = text;
+            return Promise.resolve(true);
+          }
+          check.status = "checking";
+          var index = this.items.indexOf(item);
+          return api("POST", this.data.urls.check, {
+            text: text,
+            entity: this.buildBody(),
+            key: this.data.key,
+            field: name === "formula" ? index : null,
+            purpose: name === "formula" ? "formula" : "condition",
+          }).then(function (answer) {
+            if (check.text !== text) { return false; }  // typed on meanwhile: a newer check follows
+            check.checked = text;
+            if (!answer.ok) {
+              check.status = "error";
+              check.message = answer.data.detail || self.messages.networkError;
+              return false;
+            }
+            var result = answer.data;
+            check.expr = result.expr;
+            if (result.ok) {
+              check.status = "ok";
+              check.excerpt = "";
+              check.message = format(self.messages.formulaOk, { type: result.result_type || "?" });
+              return true;
+            }
+            var first = (result.errors || [])[0] || {};
+            check.status = "error";
+            check.excerpt = first.excerpt || "";
+            check.message = (result.errors || []).map(function (e) {
+              var where = e.line ? " (" + format(self.messages.lineColumn, { line: e.line, column: e.column }) + ")" : "";
+              return e.message + where;
+            }).join("; ");
+            return false;
+          }, function () {
+            check.status = "error";
+            check.message = self.messages.networkError;
+            return false;
+          });
+        },
+        // every condition must have its JSON form before a save: check those not checked as typed
+        checkConditions: function () {
+          var self = this;
+          var pending = [];
+          this.items.forEach(function (item) {
+            ["visible_if", "required_if"].forEach(function (name) {
+              var check = item.checks[name];
+              if (!check.text.trim()) { return; }
+              if (check.checked !== check.text || check.status === "checking" || check.timer) {
+                if (check.timer) { clearTimeout(check.timer); check.timer = null; }
+                pending.push(self.runCheck(item, name));
+              } else if (check.status === "error" || check.expr === null) {
+                pending.push(Promise.resolve(check.status !== "error"));
+              }
+            });
+          });
+          return Promise.all(pending).then(function (results) {
+            var ok = results.every(Boolean);
+            self.items.forEach(function (item) {
+              ["visible_if", "required_if"].forEach(function (name) {
+                if (item.checks[name].text.trim() && item.checks[name].status === "error") { ok = false; }
+              });
+            });
+            return ok;
+          });
+        },
+        isConditional: function (item) {
+          return !!(item.checks.visible_if.text.trim() || item.checks.required_if.text.trim());
+        },
+
+        // ------------------------------------------------------------ errors
+        err: function (item, name) { return (item.errors || {})[name] || ""; },
+        errClass: function (item, name) { return this.err(item, name) ? "has-error" : ""; },
+        hasErrors: function (item) { return Object.keys(item.errors || {}).length > 0; },
+        entityErr: function (name) { return this.entityErrors[name] || ""; },
+        entityErrClass: function (name) { return this.entityErr(name) ? "has-error" : ""; },
+
+        clearErrors: function () {
+          this.items.forEach(function (item) { item.errors = {}; });
+          this.entityErrors = {};
+          this.generalErrors = [];
+        },
+
+        // /fields/3/max_length -> field 3's max_length; /visible_if/k -> field k's condition
+        showErrors: function (problem, title) {
+          var self = this;
+          var errors = problem.errors || {};
+          var general = [];
+          Object.keys(errors).forEach(function (pointer) {
+            var message = String(errors[pointer]);
+            var parts = pointer.split("/").slice(1);
+            var item = null;
+            var prop = "_";
+            if (parts[0] === "fields" && /^\d+$/.test(parts[1] || "")) {
+              item = self.items[Number(parts[1])] || null;
+              prop = parts[2] || "_";
+              if (prop === "formula" || prop === "expr") { prop = "formula"; }
+            } else if ((parts[0] === "visible_if" || parts[0] === "required_if") && parts[1]) {
+              item = self.items.find(function (i) { return i.field.key === parts[1]; }) || null;
+              prop = parts[0];
+            } else if (["label", "title_field", "dedup", "indexes", "description"].indexOf(parts[0]) >= 0) {
+              self.entityErrors[parts[0]] = message;
+              general.push(pointer + ": " + message);
+              return;
+            }
+            if (item) {
+              item.errors[prop] = message;
+              if (prop === "formula" && item.checks.formula.text) {
+                item.checks.formula.status = "error";
+                item.checks.formula.message = message;
+              }
+              general.push((item.field.key || "?") + (prop === "_" ? "" : "." + prop) + ": " + message);
+            } else {
+              general.push((pointer || "/") + ": " + message);
+            }
+          });
+          if (!general.length && problem.detail) { general.push(problem.detail); }
+          this.errorTitle = title;
+          this.generalErrors = general;
+          var first = this.items.find(function (item) { return self.hasErrors(item); });
+          if (first) { this.selected = first.uid; }
+        },
+
+        // ------------------------------------------------------------ save
+        save: function () {
+          var self = this;
+          if (this.busy) { return Promise.resolve(false); }
+          this.busy = true;
+          this.status = this.messages.saving;
+          this.clearErrors();
+          return this.checkConditions().then(function (ok) {
+            if (!ok) {
+              self.status = self.messages.saveFailed;
+              self.errorTitle = self.messages.saveFailed;
+              self.generalErrors = [];
+              var bad = self.items.find(function (item) {
+                return item.checks.visible_if.status === "error" || item.checks.required_if.status === "error";
+              });
+              if (bad) { self.selected = bad.uid; }
+              return false;
+            }
+            return api("PUT", self.data.urls.definition, self.buildBody()).then(function (answer) {
+              if (!answer.ok) {
+                self.status = self.messages.saveFailed;
+                self.showErrors(answer.data, answer.data.detail || self.messages.saveFailed);
+                return false;
+              }
+              var saved = (answer.data.body && answer.data.body.fields) || [];
+              // the server gave new fields their ids: keep them, so a later rename keeps the data
+              self.items.forEach(function (item, i) {
+                if (saved[i] && saved[i].key === item.field.key && saved[i].id) { item.field.id = saved[i].id; }
+              });
+              self.data.hasDraft = true;
+              self.dirty = false;
+              self.status = self.messages.saved;
+              return true;
+            });
+          }).catch(function () {
+            self.status = self.messages.networkError;
+            return false;
+          }).then(function (result) {
+            self.busy = false;
+            return result;
+          });
+        },
+
+        // ------------------------------------------------------------ publish
+        openPublish: function () {
+          var self = this;
+          var p = this.publish;
+          p.loading = true; p.changes = []; p.warnings = []; p.error = ""; p.errorLines = [];
+          p.report = null; p.done = ""; p.info = ""; p.note = ""; p.canPublish = true;
+          var ready = this.dirty || !this.data.hasDraft && this.data.isNew ? this.save() : Promise.resolve(true);
+          return ready.then(function (ok) {
+            if (!ok) { p.loading = false; return; }
+            self.$refs.publishDialog.showModal();
+            return Promise.all([
+              api("GET", self.data.urls.diff),
+              api("GET", self.data.urls.publishCheck),
+            ]).then(function (answers) {
+              var diff = answers[0];
+              var check = answers[1];
+              if (diff.ok) { p.changes = diff.data.changes || []; }
+              if (check.ok) {
+                p.warnings = check.data.warnings || [];
+                if (!check.data.has_draft) { p.info = self.messages.noChanges; p.canPublish = false; }
+                else if (!check.data.latest_version) { p.info = self.messages.neverPublished; }
+              }
+              if (!diff.ok || !check.ok) { p.error = (diff.ok ? check : diff).data.detail || self.messages.networkError; }
+              p.loading = false;
+            }, function () {
+              p.error = self.messages.networkError;
+              p.loading = false;
+            });
+          });
+        },
+        publishNormal: function () { return this.doPublish(false); },
+        publishForce: function () { return this.doPublish(true); },
+        doPublish: function (force) {
+          var self = this;
+          var p = this.publish;
+          this.busy = true;
+          p.error = ""; p.errorLines = [];
+          return api("POST", this.data.urls.publish, { note: p.note, options: force ? { force: true } : {} }).then(function (answer) {
+            if (answer.ok) {
+              p.report = answer.data.report || [];
+              p.done = format(self.messages.published, { version: answer.data.version });
+              self.data.hasDraft = false;
+              self.data.latestVersion = answer.data.version;
+              self.status = p.done;
+              return;
+            }
+            var problem = answer.data || {};
+            p.error = problem.detail || self.messages.publishFailed;
+            p.errorLines = Object.keys(problem.errors || {}).map(function (pointer) {
+              var parts = pointer.split("/");
+              var item = parts[1] === "fields" ? self.items[Number(parts[2])] : null;
+              return (item ? item.field.key : pointer) + ": " + problem.errors[pointer];
+            });
+            if (answer.status === 422) { self.showErrors(problem, p.error); }
+          }, function () {
+            p.error = self.messages.networkError;
+          }).then(function () { self.busy = false; });
+        },
+        closePublish: function () {
+          this.$refs.publishDialog.close();
+          if (this.publish.report) { window.location.reload(); }
+        },
+        warningText: function (w) {
+          var template = this.messages["warn_" + w.code] || w.code;
+          return format(template, { field: w.field, old: w.old_type || w.old_key, "new": w.new_type });
+        },
+        opText: function (op) { return this.messages["op_" + op] || op; },
+        changeText: function (c) {
+          function show(v) { return v === undefined ? "" : JSON.stringify(v); }
+          if (c.op === "changed") { return show(c.old) + " → " + show(c["new"]); }
+          if (c.op === "added") { return show(c["new"]); }
+          if (c.op === "removed") { return show(c.old); }
+          if (c.op === "moved") { return (c.from || "") + " → " + (c.path || ""); }
+          return "";
+        },
+
+        // ------------------------------------------------------------ preview
+        previewKind: function (item) {
+          var t = this.types[item.field.type];
+          var widget = t ? t.widget : "input";
+          var kinds = {
+            input: "text", textarea: "textarea", richtext: "textarea", json: "textarea", number: "number",
+            date: "date", datetime: "datetime", time: "time", checkbox: "checkbox", select: "select",
+            multiselect: "multiselect", user: "reference", department: "reference", relation: "reference",
+            file: "file", image: "file", subtable: "subtable", computed: "computed",
+          };
+          return kinds[widget] || "text";
+        },
+      };
+    });
+  });
+})();

@@ -1,0 +1,439 @@
+/* The record pages' glue (list, form, record). No inline scripts: behaviour hangs off data-
+   attributes and Alpine components registered here. Loaded (deferred) in <head>, so it runs
+   before Alpine's CSP build starts and the components exist when Alpine looks for them.
+   Text from the server is put into the page with textContent only, never as HTML. */
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  function jsonAttr(el, name, fallback) {
+    try { return JSON.parse(el.getAttribute(name) || ""); } catch (e) { return fallback; }
+  }
+
+  function option(value, text, selected) {
+    var opt = document.createElement("option");
+    opt.value = value;
+    opt.textContent = text;
+    if (selected) { opt.selected = true; }
+    return opt;
+  }
+
+  // ------------------------------------------------------------ the filter builder
+  // Writes the expression JSON ({"and": [...]}) into the list form's hidden `filter` input.
+
+  function conditionOf(field, op, text) {
+    var v = { "var": field.key };
+    function typed(raw) {
+      raw = raw.trim();
+      if (field.kind === "number" || field.kind === "id") {
+        var n = Number(raw);
+        return raw === "" || isNaN(n) ? raw : n;
+      }
+      if (field.kind === "boolean") { return raw === "true"; }
+      return raw;
+    }
+    var parts = text.split(/[,，]/).map(function (p) { return p.trim(); }).filter(Boolean);
+    if (op === "missing") { return { "==": [v, null] }; }
+    if (op === "in") {
+      if (field.kind === "list") { return { "in": [typed(text), v] }; }
+      return { "in": [v, parts.map(typed)] };
+    }
+    if (op === "between") { return { "between": [v, typed(parts[0] || ""), typed(parts[1] || "")] }; }
+    return (function () { var c = {}; c[op] = [v, typed(text)]; return c; })();
+  }
+
+  function readCondition(cond, fields) {
+    // the shapes conditionOf writes, back into [field key, operator, text]; null when unknown
+    if (!cond || typeof cond !== "object") { return null; }
+    var op = Object.keys(cond)[0];
+    var args = cond[op];
+    if (!Array.isArray(args)) { return null; }
+    function isVar(a) { return a && typeof a === "object" && typeof a["var"] === "string"; }
+    function known(key) { return fields.some(function (f) { return f.key === key; }); }
+    function text(a) { return a === null || a === undefined ? "" : String(a); }
+    if (op === "==" && isVar(args[0]) && args[1] === null && known(args[0]["var"])) {
+      return [args[0]["var"], "missing", ""];
+    }
+    if (op === "in" && isVar(args[1]) && known(args[1]["var"])) { return [args[1]["var"], "in", text(args[0])]; }
+    if (op === "in" && isVar(args[0]) && Array.isArray(args[1]) && known(args[0]["var"])) {
+      return [args[0]["var"], "in", args[1].map(text).join(", ")];
+    }
+    if (op === "between" && isVar(args[0]) && known(args[0]["var"])) {
+      return [args[0]["var"], "between", text(args[1]) + ", " + text(args[2])];
+    }
+    if (isVar(args[0]) && args.length === 2 && known(args[0]["var"])) { return [args[0]["var"], op, text(args[1])]; }
+    return null;
+  }
+
+  function filterBuilder() {
+    return {
+      fields: [],
+      ops: {},
+      init: function () {
+        var root = this.$el;
+        this.fields = jsonAttr(root, "data-fields", []);
+        this.ops = jsonAttr(root, "data-ops", {});
+        var input = document.querySelector("[data-filter-input]");
+        var current = input && input.value ? jsonAttr(input, "value", null) : null;
+        if (current) {
+          var list = current.and && Array.isArray(current.and) ? current.and : [current];
+          var rows = list.map(function (c) { return readCondition(c, this.fields); }, this);
+          if (rows.every(Boolean)) {
+            rows.forEach(function (r) { this.addRow(null, r); }, this);
+          } else {
+            this.$refs.note.textContent = root.getAttribute("data-unreadable");
+            this.$refs.note.hidden = false;
+          }
+        }
+      },
+      fieldOf: function (key) {
+        return this.fields.filter(function (f) { return f.key === key; })[0] || this.fields[0];
+      },
+      fillOps: function (row, chosen) {
+        var field = this.fieldOf(row.querySelector("[data-part=field]").value);
+        var ops = row.querySelector("[data-part=op]");
+        ops.textContent = "";
+        (field ? field.ops : []).forEach(function (op) {
+          ops.appendChild(option(op, this.ops[op] || op, op === chosen));
+        }, this);
+        this.fillValue(row);
+      },
+      fillValue: function (row, text) {
+        var field = this.fieldOf(row.querySelector("[data-part=field]").value);
+        var op = row.querySelector("[data-part=op]").value;
+        var old = row.querySelector("[data-part=value]");
+        var value = text !== undefined ? text : old.value;
+        var next;
+        var root = this.$el;
+        if (field && (field.kind === "boolean" || (field.options.length && (op === "==" || op === "!=")))) {
+          next = document.createElement("select");
+          var choices = field.kind === "boolean"
+            ? [["true", root.getAttribute("data-yes")], ["false", root.getAttribute("data-no")]]
+            : field.options;
+          choices.forEach(function (c) { next.appendChild(option(c[0], c[1], c[0] === value)); });
+        } else {
+          next = document.createElement("input");
+          next.type = "text";
+          next.value = value;
+          if (op === "in" || op === "between") { next.placeholder = root.getAttribute("data-hint"); }
+        }
+        next.setAttribute("data-part", "value");
+        next.setAttribute("aria-label", old.getAttribute("aria-label"));
+        next.hidden = op === "missing";
+        old.replaceWith(next);
+      },
+      addRow: function (_event, preset) {
+        if (!this.fields.length) { return; }
+        var row = this.$refs.row.content.firstElementChild.cloneNode(true);
+        var select = row.querySelector("[data-part=field]");
+        this.fields.forEach(function (f) { select.appendChild(option(f.key, f.label, preset && preset[0] === f.key)); });
+        var self = this;
+        select.addEventListener("change", function () { self.fillOps(row); });
+        row.querySelector("[data-part=op]").addEventListener("change", function () { self.fillValue(row); });
+        row.querySelector("[data-part=remove]").addEventListener("click", function () { row.remove(); });
+        this.$refs.rows.appendChild(row);
+        this.fillOps(row, preset ? preset[1] : undefined);
+        if (preset) { this.fillValue(row, preset[2]); }
+      },
+      expression: function () {
+        var list = [];
+        this.$refs.rows.querySelectorAll(".filter-row").forEach(function (row) {
+          var field = this.fieldOf(row.querySelector("[data-part=field]").value);
+          var op = row.querySelector("[data-part=op]").value;
+          var text = row.querySelector("[data-part=value]").value || "";
+          if (field && op && (op === "missing" || text.trim() !== "")) { list.push(conditionOf(field, op, text)); }
+        }, this);
+        if (!list.length) { return ""; }
+        return JSON.stringify(list.length === 1 ? list[0] : { "and": list });
+      },
+      submit: function () {
+        var form = document.getElementById("records-query");
+        var view = form.querySelector("input[name=view]");
+        if (view) { view.remove(); }  // a changed filter is no longer the saved view
+        if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
+      },
+      apply: function () {
+        document.querySelector("[data-filter-input]").value = this.expression();
+        this.submit();
+      },
+      clear: function () {
+        this.$refs.rows.textContent = "";
+        this.$refs.note.hidden = true;
+        document.querySelector("[data-filter-input]").value = "";
+        this.submit();
+      },
+    };
+  }
+
+  // ------------------------------------------------------------ subtables and the timeline
+
+  function subtable() {
+    return {
+      next: 0,
+      init: function () { this.next = parseInt(this.$el.getAttribute("data-next-row") || "0", 10); },
+      addRow: function () {
+        var html = this.$refs.template.innerHTML.split("__row__").join(String(this.next));
+        this.next += 1;
+        var holder = document.createElement("tbody");
+        holder.innerHTML = html;  // our own template, with a number put in: no server text involved
+        var row = holder.firstElementChild;
+        this.$refs.rows.appendChild(row);
+        var first = row.querySelector("input:not([type=hidden]), select");
+        if (first) { first.focus(); }
+      },
+      removeRow: function (event) {
+        var row = event.target.closest("tr");
+        var form = row.closest("form");
+        row.remove();
+        if (form) { form.dispatchEvent(new Event("change", { bubbles: true })); }
+      },
+    };
+  }
+
+  function timeline() {
+    return {
+      cursor: null,
+      init: function () { this.load(); },
+      more: function () { this.load(); },
+      load: function () {
+        var root = this.$el;
+        var self = this;
+        var url = root.getAttribute("data-url") + (this.cursor ? "?cursor=" + encodeURIComponent(this.cursor) : "");
+        fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : { items: [], next_cursor: null }; })
+          .catch(function () { return { items: [], next_cursor: null }; })
+          .then(function (page) { self.render(page || {}); });
+      },
+      render: function (page) {
+        var root = this.$el;
+        var list = this.$refs.items;
+        var items = Array.isArray(page.items) ? page.items : [];
+        items.forEach(function (item) {
+          var li = document.createElement("li");
+          li.className = "timeline-item";
+          li.setAttribute("data-kind", item.kind || "");
+          var when = document.createElement("time");
+          when.dateTime = item.at || "";
+          var moment = item.at ? new Date(item.at) : null;
+          when.textContent = moment && !isNaN(moment) ? moment.toLocaleString() : (item.at || "");
+          var title = document.createElement("strong");
+          title.textContent = item.title || item.kind || "";
+          li.appendChild(when);
+          li.appendChild(document.createTextNode(" "));
+          if (item.link && item.link.entity && item.link.id) {
+            var a = document.createElement("a");
+            a.href = root.getAttribute("data-record-base").replace(/\/apps\/[^/]+\//, "/apps/" +
+              encodeURIComponent(item.link.app || "") + "/") + encodeURIComponent(item.link.entity) + "/" +
+              encodeURIComponent(item.link.id);
+            a.appendChild(title);
+            li.appendChild(a);
+          } else {
+            li.appendChild(title);
+          }
+          if (item.actor && item.actor.name) {
+            var who = document.createElement("span");
+            who.className = "muted small";
+            who.textContent = " · " + item.actor.name;
+            li.appendChild(who);
+          }
+          if (item.kind) {
+            var badge = document.createElement("span");
+            badge.className = "badge";
+            badge.textContent = item.kind;
+            li.appendChild(document.createTextNode(" "));
+            li.appendChild(badge);
+          }
+          list.appendChild(li);
+        });
+        this.cursor = page.next_cursor || null;
+        this.$refs.more.hidden = !this.cursor;
+        this.$refs.status.textContent = list.children.length ? "" : root.getAttribute("data-empty");
+        this.$refs.status.hidden = list.children.length > 0;
+      },
+    };
+  }
+
+  document.addEventListener("alpine:init", function () {
+    window.Alpine.data("filterBuilder", filterBuilder);
+    window.Alpine.data("subtable", subtable);
+    window.Alpine.data("timeline", timeline);
+  });
+
+  // ------------------------------------------------------------ live visibility (the server decides)
+
+  document.addEventListener("opsloom:rules", function (event) {
+    var form = event.target.closest ? event.target.closest("form") : null;
+    var rules = event.detail || {};
+    if (!form || !Array.isArray(rules.hidden)) { return; }
+    form.querySelectorAll(".rf-field[data-field]").forEach(function (box) {
+      var key = box.getAttribute("data-field");
+      box.hidden = rules.hidden.indexOf(key) >= 0;
+      var star = box.querySelector("label .req");
+      if (star && !box.classList.contains("rf-read")) { star.hidden = (rules.required || []).indexOf(key) < 0; }
+    });
+  });
+
+  // ------------------------------------------------------------ pickers, files, views, selection
+
+  function remotePickers(root) {
+    if (!window.TomSelect) { return; }
+    root.querySelectorAll("select[data-remote-picker]").forEach(function (select) {
+      if (select.tomselect) { return; }
+      var source = select.getAttribute("data-source");
+      var titleField = select.getAttribute("data-title-field");
+      var records = source.indexOf("/api/") === 0;
+      new window.TomSelect(select, {
+        plugins: select.multiple ? ["remove_button"] : [],
+        valueField: "value",
+        labelField: "text",
+        searchField: ["text"],
+        placeholder: select.getAttribute("data-placeholder") || "",
+        preload: "focus",
+        load: function (query, callback) {
+          var url = source + "?" + (records ? "limit=20&" : "") + (query ? "q=" + encodeURIComponent(query) : "");
+          fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+            .then(function (r) { return r.ok ? r.json() : { items: [] }; })
+            .then(function (page) {
+              callback((page.items || []).map(function (item) {
+                var text = item.text;
+                if (text === undefined) {
+                  var title = titleField ? item[titleField] : null;
+                  if (title === null || title === undefined) {
+                    title = Object.keys(item).filter(function (k) { return k[0] !== "_" && k !== "id"; })
+                      .map(function (k) { return item[k]; }).filter(function (v) { return typeof v === "string"; })[0];
+                  }
+                  text = "#" + item.id + (title ? " " + title : "");
+                }
+                return { value: String(item.id), text: text };
+              }));
+            })
+            .catch(function () { callback(); });
+        },
+      });
+    });
+  }
+
+  function uploads(root) {
+    root.querySelectorAll("[data-upload] [data-file-input]").forEach(function (input) {
+      if (input.dataset.bound) { return; }
+      input.dataset.bound = "1";
+      var box = input.closest("[data-upload]");
+      var error = box.querySelector("[data-upload-error]");
+      input.addEventListener("change", function () {
+        var file = input.files && input.files[0];
+        if (!file) { return; }
+        var body = new FormData();
+        body.append("file", file);
+        error.hidden = true;
+        fetch(box.getAttribute("data-upload"), {
+          method: "POST", body: body, credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() },
+        }).then(function (r) {
+          return r.json().then(function (data) { return { ok: r.ok, data: data }; });
+        }).then(function (answer) {
+          if (!answer.ok) {
+            error.textContent = answer.data.detail || String(answer.data.status || "");
+            error.hidden = false;
+            return;
+          }
+          var li = document.createElement("li");
+          var hidden = document.createElement("input");
+          hidden.type = "hidden";
+          hidden.name = box.getAttribute("data-name");
+          hidden.value = String(answer.data.id);
+          var link = document.createElement("a");
+          link.href = box.getAttribute("data-file-url") + answer.data.id;
+          link.target = "_blank";
+          link.rel = "noopener";
+          link.textContent = answer.data.name;
+          var remove = document.createElement("button");
+          remove.type = "button";
+          remove.className = "btn btn-small";
+          remove.setAttribute("data-remove-file", "");
+          remove.textContent = box.getAttribute("data-remove-label");
+          li.appendChild(hidden);
+          li.appendChild(link);
+          li.appendChild(document.createTextNode(" "));
+          li.appendChild(remove);
+          box.querySelector(".rf-file-list").appendChild(li);
+          input.value = "";
+        });
+      });
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (!target.closest) { return; }
+    var removeFile = target.closest("[data-remove-file]");
+    if (removeFile) { removeFile.closest("li").remove(); return; }
+    var saveView = target.closest("[data-view-save]");
+    if (saveView) { saveCurrentView(saveView.closest(".saved-views")); return; }
+    var deleteView = target.closest("[data-delete-view]");
+    if (deleteView) { removeView(deleteView.closest(".saved-views"), deleteView.getAttribute("data-delete-view")); }
+  });
+
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest && event.target.closest("[data-select-all]");
+    if (!all) { return; }
+    var table = all.closest("table");
+    table.querySelectorAll("tbody input[name=ids]").forEach(function (box) { box.checked = all.checked; });
+  });
+
+  function currentBody() {
+    var form = document.getElementById("records-query");
+    var data = new FormData(form);
+    var body = {};
+    var filter = data.get("filter");
+    if (filter) { try { body.filter = JSON.parse(filter); } catch (e) { /* the API reports it */ } }
+    if (data.get("sort")) { body.sort = data.get("sort"); }
+    if (data.get("q")) { body.q = data.get("q"); }
+    var cols = data.getAll("col");
+    if (cols.length) { body.fields = cols; }
+    return body;
+  }
+
+  function saveCurrentView(panel) {
+    var name = panel.querySelector("[data-view-name]").value.trim();
+    var error = panel.querySelector("[data-view-error]");
+    fetch(panel.getAttribute("data-views-api"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+      body: JSON.stringify({ name: name, shared: panel.querySelector("[data-view-shared]").checked, body: currentBody() }),
+    }).then(function (r) {
+      return r.json().then(function (data) { return { ok: r.ok, data: data }; });
+    }).then(function (answer) {
+      if (answer.ok) {
+        window.location.assign(panel.getAttribute("data-list-url") + "?view=" + answer.data.id +
+          (answer.data.body.filter ? "&filter=" + encodeURIComponent(JSON.stringify(answer.data.body.filter)) : "") +
+          (answer.data.body.sort ? "&sort=" + encodeURIComponent(answer.data.body.sort) : "") +
+          (answer.data.body.q ? "&q=" + encodeURIComponent(answer.data.body.q) : "") +
+          (answer.data.body.fields ? "&cols=" + encodeURIComponent(answer.data.body.fields.join(",")) : ""));
+        return;
+      }
+      var errors = answer.data.errors || {};
+      error.textContent = panel.getAttribute("data-failed") + " " + (answer.data.detail || "") + " " +
+        Object.keys(errors).map(function (k) { return k + ": " + errors[k]; }).join("; ");
+      error.hidden = false;
+    });
+  }
+
+  function removeView(panel, id) {
+    if (!window.confirm(panel.getAttribute("data-confirm-delete"))) { return; }
+    fetch(panel.getAttribute("data-views-api") + "/" + encodeURIComponent(id), {
+      method: "DELETE", credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() },
+    }).then(function () { window.location.assign(panel.getAttribute("data-list-url")); });
+  }
+
+  function onReady(root) {
+    remotePickers(root);
+    uploads(root);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { onReady(document); });
+  document.addEventListener("htmx:load", function (event) { onReady(event.detail.elt); });
+})();
