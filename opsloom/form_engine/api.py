@@ -62,6 +62,10 @@ def _with_etag(record: dict[str, Any], status: int = 200) -> tuple[dict[str, Any
     return record, status, {"ETag": f'"{record["_version"]}"'}
 
 
+def _list_arg(name: str) -> list[str] | None:
+    return [part.strip() for part in request.args.get(name, "").split(",") if part.strip()] or None
+
+
 def _filter_arg() -> Any:
     raw = request.args.get("filter")
     if raw in (None, ""):
@@ -82,11 +86,13 @@ class Records(MethodView):
         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
         {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "Search in text fields."},
         {"name": "fields", "in": "query", "schema": {"type": "string"}, "description": "Comma-separated keys."},
+        {"name": "expand", "in": "query", "schema": {"type": "string"},
+         "description": "Relation fields to return as {id, title} (comma-separated)."},
     ])
     @blp.response(200, description="`{items, next_cursor}`")
     def get(self, app_key: str, entity: str) -> dict[str, Any]:
         """Query records: filter, sort, search, keyset pages."""
-        known = {"filter", "sort", "limit", "cursor", "q", "fields", "deleted", "as_role"}
+        known = {"filter", "sort", "limit", "cursor", "q", "fields", "deleted", "as_role", "expand"}
         unknown = sorted(set(request.args) - known)
         if unknown:
             raise BadRequest(f"Unknown query parameter(s): {', '.join(unknown)}.",
@@ -102,6 +108,7 @@ class Records(MethodView):
             fields=fields,
             secret=current_app.config["SECRET_KEY"],
             deleted=request.args.get("deleted") in ("1", "true"),
+            expand=_list_arg("expand"),
         )
         return {"items": page.items, "next_cursor": page.next_cursor}
 
@@ -120,16 +127,34 @@ class BulkRecords(MethodView):
     @blp.response(200, description="`{created: [ids], errors: {\"<row>/<field>\": message}}`")
     def post(self, app_key: str, entity: str) -> dict[str, Any]:
         """Create many records in one transaction: all or nothing, or skipping invalid rows."""
-        data = _body()
-        if not isinstance(data, dict):
-            raise ValidationError("Send {\"records\": [...]}.", errors={"/": "expected a JSON object"})
-        unknown = sorted(set(data) - {"records", "skip_invalid"})
-        if unknown:
-            raise ValidationError("Unknown keys.", errors=dict.fromkeys(unknown, "unknown key"))
-        skip = data.get("skip_invalid", False)
-        if not isinstance(skip, bool):
-            raise ValidationError("`skip_invalid` must be true or false.", errors={"skip_invalid": "not a boolean"})
-        return _service(app_key).bulk_create(entity, data.get("records"), skip_invalid=skip)
+        service = _service(app_key)
+        service.model(entity)  # an unknown or foreign entity is a 404 before the body is read
+        records, skip = _bulk_body()
+        return service.bulk_create(entity, records, skip_invalid=skip)
+
+    @blp.doc(requestBody={"content": {"application/json": {"schema": {
+        "type": "object", "properties": {"records": {"type": "array", "items": _RECORD},
+                                         "skip_invalid": {"type": "boolean"}}}}}, "required": True})
+    @blp.response(200, description="`{updated: [ids], errors: {\"<row>/<field>\": message}}`")
+    def patch(self, app_key: str, entity: str) -> dict[str, Any]:
+        """Change many records in one transaction; each item carries its `id` and `_version`."""
+        service = _service(app_key)
+        service.model(entity)
+        records, skip = _bulk_body()
+        return service.bulk_update(entity, records, skip_invalid=skip)
+
+
+def _bulk_body() -> tuple[Any, bool]:
+    data = _body()
+    if not isinstance(data, dict):
+        raise ValidationError("Send {\"records\": [...]}.", errors={"/": "expected a JSON object"})
+    unknown = sorted(set(data) - {"records", "skip_invalid"})
+    if unknown:
+        raise ValidationError("Unknown keys.", errors=dict.fromkeys(unknown, "unknown key"))
+    skip = data.get("skip_invalid", False)
+    if not isinstance(skip, bool):
+        raise ValidationError("`skip_invalid` must be true or false.", errors={"skip_invalid": "not a boolean"})
+    return data.get("records"), skip
 
 
 @blp.route("/apps/<app_key>/records/<entity>/<int:record_id>")
@@ -138,7 +163,9 @@ class Record(MethodView):
     def get(self, app_key: str, entity: str, record_id: int) -> Any:
         """One record (404 when deleted; `?deleted=1` shows a deleted one)."""
         deleted = request.args.get("deleted") in ("1", "true")
-        return _with_etag(_service(app_key, preview=True).get(entity, record_id, deleted=deleted))
+        return _with_etag(
+            _service(app_key, preview=True).get(entity, record_id, deleted=deleted, expand=_list_arg("expand"))
+        )
 
     @blp.doc(requestBody=_JSON_BODY)
     @blp.response(200, description="The changed record.")

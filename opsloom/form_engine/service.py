@@ -17,7 +17,14 @@ from sqlalchemy.exc import IntegrityError
 
 from opsloom.platform.audit import audit_values, record_many
 from opsloom.platform.db import utcnow
-from opsloom.platform.errors import BadRequest, Conflict, NotFound, PermissionDenied, ValidationError
+from opsloom.platform.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    OpsloomError,
+    PermissionDenied,
+    ValidationError,
+)
 from opsloom.platform.events import emit_many, event_values
 from opsloom.platform.models import Department, Membership, Role
 from opsloom.platform.pagination import Page, SortKey, paginate, parse_limit
@@ -316,11 +323,57 @@ class RecordService:
         """The record's full JSON, for audit entries and events (never shown to a user as is)."""
         return record_json(model, row, self.ctx, fields=fields)
 
-    def get(self, entity: str, record_id: Any, *, deleted: bool = False) -> dict[str, Any]:
+    def get(
+        self, entity: str, record_id: Any, *, deleted: bool = False, expand: list[str] | None = None
+    ) -> dict[str, Any]:
         """Record ``record_id`` as JSON; :raises NotFound: unknown, deleted (unless asked) or another app's."""
         model = self.model(entity)
         self.require(entity, "read")
-        return self.to_json(model, self._row(model, record_id, deleted=deleted))
+        record = self.to_json(model, self._row(model, record_id, deleted=deleted))
+        if expand:
+            self.expand(model, [record], expand)
+        return record
+
+    def expand(self, model: EntityModel, records: list[dict[str, Any]], keys: list[str]) -> None:
+        """Replace relation ids by ``{"id", "title"}`` of the related records, as the actor may see them.
+
+        A related record outside the actor's read scope (or of an entity they may not read)
+        stays ``{"id": n}``: the id was visible already, the rest is not.
+        """
+        access = self.access(model.key)
+        bad = [k for k in keys if k not in model.fields or model.fields[k].type.name != "relation"
+               or not access.clear(k)]
+        if bad:
+            raise BadRequest(f"Cannot expand {', '.join(bad)}: only relation fields you can see may be expanded.",
+                             errors={"expand": f"not expandable: {', '.join(bad)}"})
+        for key in keys:
+            target = self.model(model.fields[key].spec["target"])
+            ids: set[int] = set()
+            for record in records:
+                value = record.get(key)
+                ids.update(value if isinstance(value, list) else [value] if isinstance(value, int) else [])
+            titles = self._titles(target, ids)
+            for record in records:
+                value = record.get(key)
+                if isinstance(value, list):
+                    record[key] = [titles.get(v, {"id": v}) for v in value]
+                elif isinstance(value, int):
+                    record[key] = titles.get(value, {"id": value})
+
+    def _titles(self, model: EntityModel, ids: set[int]) -> dict[int, dict[str, Any]]:
+        if not ids or not self.can(model.key, "read"):
+            return {}
+        table = model.table
+        title = model.title_field if model.title_field in model.fields else None
+        stmt = select(table).where(table.c.id.in_(sorted(ids)), table.c._deleted_at.is_(None))
+        visible = self._scope(model, "read")
+        if visible is not None:
+            stmt = stmt.where(visible)
+        found = {}
+        for row in self.session.execute(stmt).mappings():
+            shown = self.to_json(model, row)
+            found[row["id"]] = {"id": row["id"], "title": shown.get(title) if title else None}
+        return found
 
     # ------------------------------------------------------------------ writing
     def _raise_invalid(self, model: EntityModel, errors: dict[str, str]) -> None:
@@ -867,6 +920,45 @@ class RecordService:
         savepoint.commit()
         return {"created": created, "errors": errors}
 
+    def bulk_update(self, entity: str, rows: Any, *, skip_invalid: bool = False) -> dict[str, Any]:
+        """PATCH many records in this transaction; each row is ``{"id": n, "_version": v, ...changes}``.
+
+        All or nothing by default (any row error: 422/409 listing every row's problem, nothing
+        written); with ``skip_invalid`` each row is its own savepoint and bad rows are reported.
+        """
+        model = self.model(entity)
+        self.require(entity, "update")
+        if not isinstance(rows, list) or not rows:
+            raise ValidationError("Send a non-empty JSON array of records.", errors={"records": "must be a non-empty array"})
+        if len(rows) > MAX_BULK:
+            raise ValidationError(f"At most {MAX_BULK} records per call.", errors={"records": f"more than {MAX_BULK}"})
+        updated: list[int] = []
+        errors: dict[str, str] = {}
+        worst: type[OpsloomError] | None = None
+        for i, raw in enumerate(rows):
+            if not isinstance(raw, dict) or not isinstance(raw.get("id"), int) or isinstance(raw.get("id"), bool):
+                errors[f"{i}/id"] = "each record needs its `id` (a whole number)"
+                worst = worst or ValidationError
+                continue
+            changes = {k: v for k, v in raw.items() if k != "id"}
+            savepoint = self.session.begin_nested() if skip_invalid else None
+            try:
+                updated.append(self.update(model.key, raw["id"], changes)["id"])
+            except (ValidationError, Conflict, NotFound, PermissionDenied) as exc:
+                if savepoint is not None:
+                    savepoint.rollback()
+                errors.update({f"{i}/{k}": v for k, v in exc.errors.items()} or {str(i): exc.detail})
+                worst = type(exc) if worst is None or exc.status > worst.status else worst
+                continue
+            if savepoint is not None:
+                savepoint.commit()
+        if errors and not skip_invalid:
+            failed = len({k.split("/")[0] for k in errors})
+            error_class = worst if worst is not None else ValidationError
+            raise error_class(f"{failed} of {len(rows)} records could not be changed; nothing was saved.",
+                              errors=errors)
+        return {"updated": updated, "errors": errors}
+
     def _create_one_by_one(
         self, model: EntityModel, prepared: list[tuple[int, dict[str, Any]]], errors: dict[str, str], *,
         skip_invalid: bool,
@@ -997,6 +1089,7 @@ class RecordService:
         fields: list[str] | None = None,
         secret: str,
         deleted: bool = False,
+        expand: list[str] | None = None,
     ) -> Page:
         """One page of records: ``filter`` (an expression) and ``q`` in SQL, keyset-paginated."""
         from opsloom.platform import expr
@@ -1043,7 +1136,10 @@ class RecordService:
         if unknown:
             raise BadRequest(f"Unknown field(s) in `fields`: {', '.join(unknown)}.",
                              errors={"fields": f"unknown: {', '.join(unknown)}"})
-        return Page(items=[self.to_json(model, r, fields) for r in rows], next_cursor=page.next_cursor)
+        items = [self.to_json(model, r, fields) for r in rows]
+        if expand:
+            self.expand(model, items, expand)
+        return Page(items=items, next_cursor=page.next_cursor)
 
     def resolver(self, model: EntityModel) -> Any:
         return sql_resolver(model)

@@ -136,3 +136,34 @@ def test_computed_fields_added_later_are_filled_for_existing_records(client: Fla
     assert _get(client, admin, ORDERS, order["id"])["who"] == "Wang"
     # the next new customer continues the numbering without a gap
     assert _make(client, admin, CUSTOMERS, {"name": "Zhao"})["code"] == "C003"
+
+
+def test_relations_expand_to_id_and_title(client: FlaskClient, crm: Member) -> None:
+    body = client.get("/api/v1/apps/crm/entities/customer", headers=crm.headers).get_json()["body"]
+    body["title_field"] = "name"
+    publish_entity(client, crm, body)
+    wang = _make(client, crm, CUSTOMERS, {"name": "Wang"})
+    order = _make(client, crm, ORDERS, {"customer": wang["id"], "amount": 5})
+    listed = client.get(ORDERS, query_string={"expand": "customer"}, headers=crm.headers).get_json()["items"]
+    assert listed[0]["customer"] == {"id": wang["id"], "title": "Wang"}
+    one = client.get(f"{ORDERS}/{order['id']}", query_string={"expand": "customer"}, headers=crm.headers).get_json()
+    assert one["customer"] == {"id": wang["id"], "title": "Wang"}
+    bad = client.get(ORDERS, query_string={"expand": "amount"}, headers=crm.headers)
+    assert bad.status_code == 400
+    assert "expand" in bad.get_json()["errors"]
+
+
+def test_bulk_update_is_all_or_nothing_or_skips_bad_rows(client: FlaskClient, crm: Member, snapshot: Any) -> None:
+    wang = _make(client, crm, CUSTOMERS, {"name": "Wang"})
+    li = _make(client, crm, CUSTOMERS, {"name": "Li"})
+    url = f"{CUSTOMERS}/bulk"
+    rows = [{"id": wang["id"], "_version": 1, "level": "vip"}, {"id": li["id"], "_version": 7, "level": "vip"}]
+    before = snapshot()
+    problem = assert_problem(client.patch(url, json={"records": rows}, headers=crm.headers), 409)
+    assert "1/_version" in problem["errors"]
+    assert snapshot() == before
+    result = client.patch(url, json={"records": rows, "skip_invalid": True}, headers=crm.headers).get_json()
+    assert result["updated"] == [wang["id"]]
+    assert list(result["errors"]) == ["1/_version"]
+    assert _get(client, crm, CUSTOMERS, wang["id"])["level"] == "vip"
+    assert _get(client, crm, CUSTOMERS, li["id"])["level"] == "normal"
