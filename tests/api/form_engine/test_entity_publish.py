@@ -58,6 +58,9 @@ def test_publishing_creates_a_real_table_with_system_columns_and_field_ids(
     result = publish_entity(client, admin, CUSTOMER)
     assert result["version"] == 1
     assert any("created table" in line for line in result["report"])
+    if app.extensions["opsloom.db"].dialect == "postgresql":
+        # text search (q) is served by trigram indexes on PostgreSQL
+        assert any("trigram search index on 'name'" in line for line in result["report"]), result["report"]
     tables = _columns(app)
     (name, columns), = tables.items()
     assert name.endswith("_customer")
