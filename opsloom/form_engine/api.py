@@ -8,18 +8,23 @@ the OpenAPI document rather than by a marshmallow schema here.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy import bindparam, select
 
 from opsloom.platform.api import current_actor
 from opsloom.platform.db import request_session, utcnow
 from opsloom.platform.definitions import service as definitions
-from opsloom.platform.errors import BadRequest, PermissionDenied, ValidationError
+from opsloom.platform.definitions.validation import identifier_error
+from opsloom.platform.errors import BadRequest, NotFound, PermissionDenied, ValidationError
+from opsloom.platform.models import App
 
 from . import permissions
+from .models import EntityTable
 from .service import RecordService
 
 __all__ = ["blp"]
@@ -30,16 +35,52 @@ _RECORD = {"type": "object", "additionalProperties": True}
 _JSON_BODY = {"content": {"application/json": {"schema": _RECORD}}, "required": True}
 
 
+@dataclass(frozen=True, slots=True)
+class AppRef:
+    """The app fields a record request needs (the ORM row is not needed to serve records)."""
+
+    id: int
+    key: str
+    workspace_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TableRef:
+    id: int
+    entity_key: str
+    version: int
+    table_name: str
+
+
+# one statement per request: the app (in the actor's workspace) and its published entity tables
+_APP_AND_TABLES = (
+    select(App.id, App.key, App.workspace_id, EntityTable.id.label("t_id"), EntityTable.entity_key,
+           EntityTable.version, EntityTable.table_name)
+    .select_from(App)
+    .outerjoin(EntityTable, EntityTable.app_id == App.id)
+    .where(App.workspace_id == bindparam("ws"), App.key == bindparam("key"))
+)
+
+
 def _service(app_key: str, *, preview: bool = False) -> RecordService:
     """The record service for the caller; ``preview`` honours ``?as_role=`` (administrators viewing as a role)."""
     actor = current_actor()
     if actor.workspace_id is None:
         raise PermissionDenied("Choose a workspace first: records belong to a workspace's apps.")
-    app = definitions.get_app(request_session(), actor, app_key)
+    if identifier_error(app_key, "app key"):
+        raise NotFound(f"No such app: {identifier_error(app_key, 'app key')}.")
+    session = request_session()
+    rows = session.execute(_APP_AND_TABLES, {"ws": actor.workspace_id, "key": app_key}).all()
+    if not rows:
+        raise NotFound(f"This workspace has no app {app_key!r}.")
+    app = AppRef(rows[0].id, rows[0].key, rows[0].workspace_id)
+    tables = {
+        r.entity_key: TableRef(r.t_id, r.entity_key, r.version, r.table_name) for r in rows if r.t_id is not None
+    }
     as_role = request.args.get("as_role") if preview else None
     if as_role:
-        actor = permissions.actor_as_role(request_session(), actor, app.workspace_id, as_role)
-    return RecordService(request_session(), actor, app)
+        actor = permissions.actor_as_role(session, actor, app.workspace_id, as_role)
+    return RecordService(session, actor, app, entity_rows=tables)  # type: ignore[arg-type]
 
 
 def _body() -> Any:

@@ -83,6 +83,7 @@ class RecordService:
         *,
         types: Mapping[str, FieldType] | None = None,
         now: datetime | None = None,
+        entity_rows: Mapping[str, Any] | None = None,
     ) -> None:
         self.session = session
         self.actor = actor
@@ -90,7 +91,8 @@ class RecordService:
         self.types = types if types is not None else field_types()
         self.now = now or utcnow()
         self._all_models: list[EntityModel] | None = None
-        self._entity_rows: dict[str, Any] | None = None
+        #: the app's entity tables by key, when the caller loaded them already (the records API does)
+        self._entity_rows: dict[str, Any] | None = dict(entity_rows) if entity_rows is not None else None
         self._access: dict[str, Access] = {}
         self._grants: list[Any] | None = None
         self._department_ids: list[int] | None = None
@@ -227,6 +229,11 @@ class RecordService:
             return {} if kind == "file" else set()
         ws = self.app.workspace_id
         if kind == "user":
+            if self.actor.membership_id is not None and self.actor.workspace_id == ws and self.actor.user_id in wanted:
+                # the acting member was checked when the request authenticated: no query for "me"
+                others = wanted - {self.actor.user_id}
+                found = set(self.session.scalars(_MEMBERS, {"ws": ws, "ids": list(others)})) if others else set()
+                return found | {self.actor.user_id}
             return set(self.session.scalars(_MEMBERS, {"ws": ws, "ids": list(wanted)}))
         if kind == "department":
             return set(
