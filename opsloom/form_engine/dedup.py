@@ -176,7 +176,7 @@ def _present_keys(model: EntityModel, keys: tuple[str, ...]) -> list[ColumnEleme
 def _readable(service: RecordService, model: EntityModel) -> list[ColumnElement[bool]]:
     """Live records the actor may read: groups are formed among these only, so none leaks the others."""
     conditions: list[ColumnElement[bool]] = [model.table.c._deleted_at.is_(None)]
-    scope = service._scope(model, "read")
+    scope = service.scope_condition(model.key, "read")
     if scope is not None:
         conditions.append(scope)
     return conditions

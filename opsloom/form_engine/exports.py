@@ -98,7 +98,7 @@ def rows(records: RecordService, plan: ExportPlan) -> Iterator[list[Any]]:
     """Every exported record as a list of cells (text, or a number for numeric values), page by page."""
     model = plan.model
     table = model.table
-    scope = records._scope(model, "export")  # the export scope narrows the read scope the query applied
+    scope = records.scope_condition(model.key, "export")  # the export scope narrows the read scope the query applied
     page = plan.first
     while True:
         ids = [item["id"] for item in page.items]
@@ -107,7 +107,7 @@ def rows(records: RecordService, plan: ExportPlan) -> Iterator[list[Any]]:
             if scope is not None:
                 stmt = stmt.where(scope)
             stored = {r["id"]: dict(r) for r in records.session.execute(stmt).mappings()}
-            records._load_tables(model, list(stored.values()))
+            records.load_tables(model, list(stored.values()))
             for item in page.items:
                 row = stored.get(item["id"])
                 if row is not None:

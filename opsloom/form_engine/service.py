@@ -178,6 +178,18 @@ class RecordService:
         access = self.access(model.key)
         return access.condition(action, model, self.actor, self.resolver(model), self._departments())
 
+    def scope_condition(self, entity: str, action: str) -> Any:
+        """The SQL condition of the actor's ``action`` scope on ``entity`` (None: every record).
+
+        For engine code that reads an entity's table itself (exports, duplicate finding,
+        reports): add it to the WHERE clause so the role's scope holds there too.
+        """
+        return self._scope(self.model(entity), action)
+
+    def load_tables(self, model: EntityModel, rows: list[dict[str, Any]]) -> None:
+        """Fill subtable rows and many-relation ids into stored ``rows`` (one query per table field)."""
+        self._load_tables(model, rows)
+
     def _check_writable(self, model: EntityModel, raw: Any, *, creating: bool = False) -> None:
         """Refuse writes to fields the role may not change (a masked field may be entered on a new record)."""
         if not isinstance(raw, dict):
@@ -557,7 +569,14 @@ class RecordService:
         return repr(text)
 
     def _write_row(
-        self, model: EntityModel, stmt: Any, values: Mapping[str, Any], record_id: int | None, *, returning: bool = False
+        self,
+        model: EntityModel,
+        stmt: Any,
+        values: Mapping[str, Any],
+        record_id: int | None,
+        *,
+        returning: bool = False,
+        params: Mapping[str, Any] | None = None,
     ) -> Any:
         """Run an INSERT (``returning`` the new id) or UPDATE (the row count).
 
@@ -570,7 +589,7 @@ class RecordService:
             if conflict is not None:
                 raise conflict
         try:
-            result = self.session.execute(stmt)
+            result = self.session.execute(stmt, params) if params is not None else self.session.execute(stmt)
         except IntegrityError:
             raise Conflict(
                 f"Another {model.key} with the same unique values was saved at the same moment; nothing was saved.",
@@ -601,8 +620,10 @@ class RecordService:
             "_updated_by": self.actor.user_id,
         }
         columns = self._columns(model, values)
-        stmt = insert(model.table).values(**system, **columns).returning(model.table.c.id)
-        record_id = self._write_row(model, stmt, columns, None, returning=True)
+        stmt = model.statements.get("insert")
+        if stmt is None:
+            stmt = model.statements["insert"] = insert(model.table).returning(model.table.c.id)
+        record_id = self._write_row(model, stmt, columns, None, returning=True, params={**system, **columns})
         self._insert_tables(model, record_id, values, replace=False)
         row = {"id": record_id, **system, "_deleted_at": None, **values}
         out = self.raw_json(model, row)

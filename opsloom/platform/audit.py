@@ -82,13 +82,16 @@ def audit_values(
     }
 
 
+_INSERT = insert(AuditEntry.__table__)
+
+
 def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write many audit rows (``audit_values``) in one statement: the bulk paths of the engines.
 
     A Core insert, so it runs at once in the caller's transaction (no ORM flush), in order.
     """
     if rows:
-        session.execute(insert(AuditEntry.__table__), rows)
+        session.execute(_INSERT, rows)
 
 
 @event.listens_for(Session, "before_flush")

@@ -33,6 +33,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     # where uploaded files are kept (by sha256); None = ``<instance>/uploads``
     "UPLOAD_FOLDER": None,
+    # record imports: waiting files and error files; files with more rows run as a background job
+    "IMPORT_FOLDER": None,
+    "IMPORT_SYNC_MAX_ROWS": 2000,
+    "IMPORT_BATCH_SIZE": 500,
     "SESSION_COOKIE_SECURE": False,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -95,6 +99,7 @@ def load_settings(
     if not settings["DATABASE_URL"]:
         settings["DATABASE_URL"] = f"sqlite:///{instance / 'opsloom.db'}"
     settings["UPLOAD_FOLDER"] = str(Path(settings["UPLOAD_FOLDER"] or instance / "uploads").resolve())
+    settings["IMPORT_FOLDER"] = str(Path(settings["IMPORT_FOLDER"] or instance / "imports").resolve())
     if not settings["JOBS_MODE"]:
         settings["JOBS_MODE"] = "external" if settings["REDIS_URL"] else "thread"
     if not settings["SECRET_KEY"]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import insert
+
 from opsloom.platform.db import utcnow
 from opsloom.platform.models import OutboxEvent
 
@@ -100,9 +102,10 @@ def event_values(
     }
 
 
+_INSERT = insert(OutboxEvent.__table__)
+
+
 def emit_many(session: Session, rows: list[dict[str, Any]]) -> None:
     """Record many events (``event_values``) in the caller's transaction with one statement."""
     if rows:
-        from sqlalchemy import insert
-
-        session.execute(insert(OutboxEvent.__table__), rows)
+        session.execute(_INSERT, rows)
