@@ -128,7 +128,7 @@ def read_sheet(data: bytes, filename: str = "", *, sheet: str | None = None) -> 
     :raises ImportFileError: an empty file, an old .xls, an unknown sheet, no header row,
         duplicate column names, or text in no known encoding.
     """
-    if not data.strip():
+    if not data or data.isspace():  # isspace: no copy of a big upload
         raise ImportFileError("The file is empty.", errors={"file": "is empty"})
     if data.startswith(_OLE_MAGIC) or filename.lower().endswith(".xls"):
         raise ImportFileError(
@@ -212,7 +212,7 @@ def _sheet(rows: list[list[Any]], encoding: str | None) -> Sheet:
         cells = rows[i]
         if all(_blank(c) for c in cells):
             continue
-        sheet.rows.append((i + 1, list(cells)))
+        sheet.rows.append((i + 1, cells if isinstance(cells, list) else list(cells)))
     return sheet
 
 
