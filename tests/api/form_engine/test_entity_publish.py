@@ -175,3 +175,60 @@ def test_invalid_entity_definitions_answer_422_with_pointers(client: FlaskClient
         problem = assert_problem(response, 422)
         assert any(key.startswith(pointer) for key in problem["errors"]), (pointer, problem["errors"])
     assert snapshot() == before
+
+
+def test_subtable_fields_indexes_and_dedup_keys_change_with_the_version(
+    app: Flask, client: FlaskClient, admin: Member
+) -> None:
+    body: dict[str, Any] = {
+        "key": "account",
+        "fields": [
+            {"key": "name", "type": "text"},
+            {"key": "region", "type": "text"},
+            {"key": "contacts", "type": "subtable", "fields": [
+                {"key": "person", "type": "text"}, {"key": "note", "type": "text"}]},
+        ],
+        "indexes": [["region"]],
+    }
+    publish_entity(client, admin, body)
+    url = "/api/v1/apps/crm/records/account"
+    made = client.post(url, json={"name": "A", "region": "east", "contacts": [{"person": "Wang", "note": "n"}]},
+                       headers=admin.headers).get_json()
+    body = _entity(client, admin, "account")
+    contacts = body["fields"][2]
+    contacts["fields"] = [{"key": "person", "type": "text"}, {"key": "phone", "type": "phone"}]
+    body["indexes"] = []
+    body["dedup"] = [["name", "region"]]
+    report = publish_entity(client, admin, body)["report"]
+    assert any("removed contacts.note" in line for line in report), report
+    assert any("added column contacts.phone" in line for line in report), report
+    assert any(line.startswith("added unique key on (name, region)") for line in report), report
+    got = client.get(f"{url}/{made['id']}", headers=admin.headers).get_json()
+    assert got["contacts"][0]["person"] == "Wang"
+    assert got["contacts"][0]["phone"] is None
+    assert "note" not in got["contacts"][0]
+    engine = app.extensions["opsloom.db"].engine
+    with engine.connect() as conn:
+        table = next(n for n in inspect(conn).get_table_names() if n.endswith("_account"))
+        indexes = {tuple(i["column_names"]): bool(i["unique"]) for i in inspect(conn).get_indexes(table)}
+    assert indexes.get(("name", "region")) is True
+    assert ("region",) not in indexes  # the dropped plain index is gone
+    assert_problem(client.post(url, json={"name": "A", "region": "east"}, headers=admin.headers), 409)
+
+
+def test_changing_a_fields_storage_is_refused_and_changes_nothing(
+    client: FlaskClient, admin: Member, snapshot: Any
+) -> None:
+    publish_entity(client, admin, CUSTOMER)
+    publish_entity(client, admin, {"key": "order", "fields": [
+        {"key": "customer", "type": "relation", "target": "customer"}]})
+    body = _entity(client, admin, "order")
+    body["fields"][0]["many"] = True
+    assert client.put("/api/v1/apps/crm/entities/order", json=body, headers=admin.headers).status_code == 200
+    before = snapshot()
+    problem = assert_problem(
+        client.post("/api/v1/apps/crm/entities/order/publish", json={"options": {"force": True}},
+                    headers=admin.headers), 422)
+    assert "/fields/0" in problem["errors"]
+    assert "add a new field" in problem["errors"]["/fields/0"]
+    assert snapshot() == before
