@@ -35,6 +35,7 @@ def opsloom_register_blueprints() -> Iterable[Any]:
     from .dedup_api import blp as dedup_api
     from .designer_api import blp as designer_api
     from .designer_views import bp as designer_pages
+    from .duplicate_views import bp as duplicate_pages
     from .files_api import blp as files_api
     from .import_api import blp as import_api
     from .import_views import bp as import_pages
@@ -46,7 +47,7 @@ def opsloom_register_blueprints() -> Iterable[Any]:
 
     # the route-less blueprint registers the per-entity OpenAPI contributor on the app
     return [import_api, import_pages, records_api, dedup_api, files_api, contributor_blueprint(), permission_pages, saved_views_api, record_pages,
-            designer_api, designer_pages, timeline_api]
+            designer_api, designer_pages, timeline_api, duplicate_pages]
 
 
 @hookimpl
