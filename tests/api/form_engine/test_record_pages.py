@@ -375,3 +375,12 @@ def test_every_record_page_string_is_translated() -> None:
         template = {m.id for m in read_po(handle) if m.id}
     assert sorted(s for s in marked if not chinese.get(s)) == []
     assert sorted(marked - template) == []
+
+
+def test_a_reader_sees_no_edit_or_bulk_controls(client: FlaskClient, crm: Member, staff: Member) -> None:
+    _grant(client, crm, {"read": "all"})
+    record = _make(client, crm, {"name": "Wang"})
+    _sign_in(client, staff)
+    listing = _text(client.get(PAGES))
+    assert 'class="bulk-bar"' not in listing
+    assert 'data-testid="edit-record"' not in _text(client.get(f"{PAGES}/{record['id']}"))
