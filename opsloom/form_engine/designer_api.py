@@ -4,8 +4,9 @@ The designer saves and publishes through the definitions API like any client; th
 routes only answer questions the page asks while an administrator edits: which field
 types exist (with their labels and option schemas), whether a formula or a condition
 reads well against the fields on screen (with line and column), and what publishing the
-draft would destroy. ``palette``, ``check_expression`` and ``publish_warnings`` are pure
-(no Flask, no session) so the page views and tests share them.
+draft would destroy, and which fields another entity of the app has (for the rollup and
+lookup editors). ``palette``, ``check_expression``, ``publish_warnings`` and
+``field_summaries`` are pure (no Flask, no session) so the page views and tests share them.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from opsloom.platform.definitions import service as definitions
 from opsloom.platform.plugin_host import get_plugin_host
 
 from .definition import schema_context
+from .fields.refs import field_expr_type
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from .fields.base import FieldType
 
-__all__ = ["GROUP_ORDER", "blp", "check_expression", "palette", "publish_warnings"]
+__all__ = ["GROUP_ORDER", "blp", "check_expression", "field_summaries", "palette", "publish_warnings"]
 
 blp = Blueprint(
     "form-designer",
@@ -245,6 +247,45 @@ def publish_warnings(
     return warnings
 
 
+def field_summaries(
+    body: Mapping[str, Any],
+    types: Mapping[str, FieldType],
+    lookup: Callable[[str, str], dict[str, Any] | None],
+) -> list[dict[str, Any]]:
+    """The fields of an entity body as the rollup and lookup editors choose among them.
+
+    Each: ``key``, ``type``, ``label``, ``value_type`` (the expression type: what a rollup
+    may aggregate; a computed field's resolved ``result_type``) and, for relations,
+    ``target`` and ``many``; ``storage`` says where values live ("column" for a single
+    value, the only kind a lookup copies). Fields of unknown types are listed with ``value_type`` "any".
+    """
+    ctx = schema_context(body, types, lookup)
+    out: list[dict[str, Any]] = []
+    for field in body.get("fields") or ():
+        if not isinstance(field, dict) or not isinstance(field.get("key"), str):
+            continue
+        ftype = types.get(str(field.get("type")))
+        if ftype is None:
+            value_type = "any"
+        elif ftype.computed:
+            value_type = str(ftype.resolve(field, ctx).get("result_type") or ftype.expr_type)
+        else:
+            value_type = field_expr_type(ftype, field)
+        label = field.get("label")
+        item: dict[str, Any] = {
+            "key": field["key"],
+            "type": str(field.get("type")),
+            "label": label if isinstance(label, dict) else {"en": label} if isinstance(label, str) else {},
+            "value_type": value_type,
+            "storage": ftype.storage_for(field) if ftype is not None else "column",
+        }
+        if field.get("type") == "relation":
+            item["target"] = field.get("target")
+            item["many"] = bool(field.get("many"))
+        out.append(item)
+    return out
+
+
 # ---------------------------------------------------------------- schemas
 
 
@@ -308,6 +349,16 @@ class WarningSchema(Schema):
     old_type = fields.String()
     new_type = fields.String()
     old_key = fields.String()
+
+
+class FieldSummarySchema(Schema):
+    key = fields.String()
+    type = fields.String()
+    label = fields.Dict(keys=fields.String(), values=fields.String())
+    value_type = fields.String(metadata={"description": "The expression type of the field's values."})
+    target = fields.String(allow_none=True, metadata={"description": "Relations: the linked entity."})
+    many = fields.Boolean(metadata={"description": "Relations: links several records."})
+    storage = fields.String(metadata={"description": "column, child_table, link_table or none."})
 
 
 class PublishCheckSchema(Schema):
@@ -378,3 +429,19 @@ class PublishCheck(MethodView):
             "needs_force": any(w["force"] for w in warnings),
             "warnings": warnings,
         }
+
+
+@blp.route("/designer/apps/<app_key>/entities/<key>/fields")
+class EntityFields(MethodView):
+    @blp.response(200, FieldSummarySchema(many=True))
+    def get(self, app_key: str, key: str) -> list[dict[str, Any]]:
+        """The fields of an entity's newest body (draft, else published), for the rollup and lookup editors."""
+        actor = require_admin()
+        session = request_session()
+        app = definitions.get_app(session, actor, app_key)
+        row = definitions.draft_of(session, app, "entity", key) or definitions.latest_published(
+            session, app, "entity", key
+        )
+        # none: the 404 that names what is missing
+        row = row or definitions.get_definition(session, app=app, kind="entity", key=key)
+        return field_summaries(row.body, _types(), definitions.definition_lookup(session, app))

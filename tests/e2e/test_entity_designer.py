@@ -140,3 +140,168 @@ def test_admin_designs_saves_and_publishes_a_new_entity(
     assert "first version" in tab.locator("[data-testid=version-list]").inner_text()
 
     assert problems.all() == []
+
+
+def _api(tab: Any, method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    """One API call with the page's session and CSRF header; returns (status, JSON answer)."""
+    answer = tab.evaluate(
+        """async ([method, url, body]) => {
+            const token = document.querySelector('meta[name="csrf-token"]').content;
+            const options = {method: method, credentials: 'same-origin',
+                headers: {'Accept': 'application/json', 'X-CSRF-Token': token}};
+            if (body !== null) {
+                options.headers['Content-Type'] = 'application/json';
+                options.body = JSON.stringify(body);
+            }
+            const r = await fetch(url, options);
+            return [r.status, await r.json().catch(() => null)];
+        }""",
+        [method, url, body],
+    )
+    return answer[0], answer[1]
+
+
+def _add_field(tab: Any, type_name: str, key: str, label: str) -> None:
+    """Click a palette entry (the new field is selected) and name it."""
+    fields = tab.locator("[data-testid=canvas] .fe-field")
+    count = fields.count()
+    tab.locator(f"[data-testid=palette] .fe-palette-item[data-type={type_name}] button").click()
+    fields.nth(count).wait_for()
+    tab.fill("[data-testid=prop-key]", key)
+    tab.fill("[data-testid=prop-label-en]", label)
+
+
+def _publish(tab: Any, version: int, *, expect_warning: str = "") -> dict[str, Any]:
+    """Open the publish dialog (which saves the draft first), publish and return the saved body."""
+    with tab.expect_response(lambda r: r.request.method == "PUT" and "/entities/" in r.url) as put:
+        tab.click("[data-testid=open-publish]")
+    assert put.value.status == 200, put.value.json()
+    dialog = tab.locator("[data-testid=publish-dialog]")
+    dialog.locator("[data-testid=publish-diff] li").first.wait_for()
+    if expect_warning:
+        dialog.locator("[data-testid=publish-warnings]").filter(has_text=expect_warning).wait_for()
+    with tab.expect_response(lambda r: r.url.endswith("/publish")) as published:
+        dialog.locator("[data-testid=publish]").click()
+    assert published.value.status == 200, published.value.json()
+    dialog.locator("[data-testid=publish-report]").filter(has_text=f"Published version {version}").wait_for()
+    return put.value.json()["body"]
+
+
+def test_admin_designs_a_customer_with_a_formula_and_a_rollup_and_changes_it_without_losing_data(
+    browser_page: tuple[Any, PageProblems], live_server: LiveServer
+) -> None:
+    tab, problems = browser_page
+    _sign_in(tab, live_server)
+    _create_app(tab, "shop")
+
+    # 1. the customer, new in the browser: name and phone, published
+    tab.goto("/apps/shop/entities/customer/design")
+    tab.locator("[data-testid=palette] .fe-palette-item[data-type=text]").wait_for()
+    tab.fill("[data-testid=entity-label-en]", "Customer")
+    _add_field(tab, "text", "name", "Name")
+    tab.check("[data-testid=prop-required]")
+    _add_field(tab, "phone", "phone", "Phone")
+    first = _publish(tab, 1)
+    assert [f["key"] for f in first["fields"]] == ["name", "phone"]
+
+    # 2. the order, through the API: it links to the customer (which exists now)
+    order = {
+        "key": "order",
+        "label": {"en": "Order"},
+        "fields": [
+            {"key": "customer", "type": "relation", "target": "customer", "label": {"en": "Customer"}},
+            {"key": "amount", "type": "number", "label": {"en": "Amount"}},
+            {"key": "note", "type": "text"},
+        ],
+    }
+    assert _api(tab, "PUT", "/api/v1/apps/shop/entities/order", order)[0] == 200
+    status, answer = _api(tab, "POST", "/api/v1/apps/shop/entities/order/publish", {})
+    assert status == 200, answer
+
+    # 3. back in the designer: a formula and a rollup of the orders' amounts, built with selects
+    tab.goto("/apps/shop/entities/customer/design")
+    tab.locator("[data-testid=canvas] .fe-field[data-key=phone]").wait_for()
+    _add_field(tab, "formula", "shout", "Shout")
+    tab.fill("[data-testid=expr-formula]", "UPPER(name)")
+    tab.locator(".fe-formula[data-slot=formula] .fe-ok").wait_for()
+    _add_field(tab, "rollup", "total", "Total spent")
+    editor = tab.locator("[data-testid=rollup-editor]")
+    editor.locator("[data-testid=rollup-entity]").select_option("order")
+    # the link choices arrive from the fields endpoint: only relations to customer are offered
+    editor.locator("[data-testid=rollup-link] option[value=customer]").wait_for(state="attached")
+    assert editor.locator("[data-testid=rollup-link] option").all_inner_texts() == [
+        "choose a field",
+        "Customer (customer)",
+    ]
+    editor.locator("[data-testid=rollup-link]").select_option("customer")
+    editor.locator("[data-testid=rollup-fn]").select_option("count")
+    editor.locator("[data-testid=rollup-field]").wait_for(state="hidden")  # count needs no field
+    editor.locator("[data-testid=rollup-fn]").select_option("sum")
+    editor.locator("[data-testid=rollup-field]").wait_for()
+    editor.locator("[data-testid=rollup-field] option[value=amount]").wait_for(state="attached")
+    # numbers only: the text field ``note`` is not offered
+    assert editor.locator("[data-testid=rollup-field] option").all_inner_texts() == [
+        "choose a field",
+        "Amount (amount)",
+    ]
+    editor.locator("[data-testid=rollup-field]").select_option("amount")
+    second = _publish(tab, 2)
+    by_key = {f["key"]: f for f in second["fields"]}
+    assert by_key["total"]["source"] == {
+        "entity": "order",
+        "link": "customer",
+        "fn": "sum",
+        "field": "amount",
+    }
+    assert by_key["shout"]["formula"] == "UPPER(name)"
+
+    # 4. records through the API: the rollup adds the orders up
+    status, customer = _api(
+        tab, "POST", "/api/v1/apps/shop/records/customer", {"name": "Acme", "phone": "13800138000"}
+    )
+    assert status == 201, customer
+    for amount in (10, 32.5):
+        status, answer = _api(
+            tab, "POST", "/api/v1/apps/shop/records/order", {"customer": customer["id"], "amount": amount}
+        )
+        assert status == 201, answer
+    status, record = _api(tab, "GET", f"/api/v1/apps/shop/records/customer/{customer['id']}")
+    assert status == 200, record
+    assert record["total"] == 42.5
+    assert record["shout"] == "ACME"
+    phone = record["phone"]
+    assert phone
+
+    # 5. rename phone -> mobile and add a field in the browser; publishing keeps the data
+    tab.goto("/apps/shop/entities/customer/design")
+    tab.locator("[data-testid=canvas] .fe-field[data-key=phone] .fe-field-main").click()
+    tab.fill("[data-testid=prop-key]", "mobile")
+    tab.locator("[data-testid=canvas] .fe-field[data-key=mobile]").wait_for()
+    _add_field(tab, "text", "city", "City")
+    third = _publish(tab, 3, expect_warning="renamed")
+    assert [f["key"] for f in third["fields"]] == ["name", "mobile", "shout", "total", "city"]
+
+    status, record = _api(tab, "GET", f"/api/v1/apps/shop/records/customer/{customer['id']}")
+    assert status == 200, record
+    assert record["mobile"] == phone
+    assert "phone" not in record
+    assert record["name"] == "Acme"
+    assert record["total"] == 42.5
+    assert record.get("city") is None
+
+    # 6. a lookup on the order: its one relations, then the linked entity's (renamed) fields
+    tab.goto("/apps/shop/entities/order/design")
+    tab.locator("[data-testid=canvas] .fe-field[data-key=amount]").wait_for()
+    _add_field(tab, "lookup", "customer_mobile", "Customer mobile")
+    tab.locator("[data-testid=lookup-relation]").select_option("customer")
+    tab.locator("[data-testid=lookup-field] option[value=mobile]").wait_for(state="attached")
+    tab.locator("[data-testid=lookup-field]").select_option("mobile")
+    with tab.expect_response(
+        lambda r: r.url.endswith("/entities/order") and r.request.method == "PUT"
+    ) as put:
+        tab.click("[data-testid=save-draft]")
+    assert put.value.status == 200, put.value.json()
+    lookup = put.value.json()["body"]["fields"][-1]
+    assert (lookup["relation"], lookup["field"]) == ("customer", "mobile")
+
+    assert problems.all() == []

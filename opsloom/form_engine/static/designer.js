@@ -9,6 +9,18 @@
   // properties the panel edits with a control of its own, or never (JSON Logic twin of a formula)
   var SKIP = { expr: true };
   var uidSeq = 0;
+  // properties with an editor of their own instead of the raw JSON box ("type:property" -> control)
+  var STRUCTURED = {
+    "rollup:source": "rollup",
+    "lookup:relation": "lookupRelation",
+    "lookup:field": "lookupField",
+    "subtable:fields": "subfields",
+  };
+  var ROLLUP_FNS = ["sum", "count", "avg", "min", "max"];
+  // sub-field types offered by the list editor: plain values in one column
+  var SUB_WIDGETS = ["input", "textarea", "number", "date", "datetime", "time", "checkbox"];
+  // the expression type of a field on screen, as the fields endpoint gives it for other entities
+  var WIDGET_VALUE_TYPES = { number: "number", date: "date", datetime: "datetime", checkbox: "boolean" };
 
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
@@ -80,6 +92,8 @@
         generalErrors: [],
         errorTitle: "",
         entityErrors: {},
+        // other entities' fields for the rollup and lookup editors: key -> list (null while loading)
+        entityFields: {},
         publish: {
           loading: false, changes: [], warnings: [], note: "", error: "", errorLines: [],
           report: null, done: "", info: "", canPublish: true,
@@ -324,6 +338,7 @@
           if (t.options_schema && t.options_schema.options && (t.widget === "select" || t.widget === "multiselect")) {
             field.options = ["option_1"];
           }
+          if (type === "subtable") { field.fields = [{ key: "col_1", type: "text" }]; }
           var item = this.makeItem(field, {});
           if (typeof index === "number" && index >= 0 && index <= this.items.length) {
             this.items.splice(index, 0, item);
@@ -385,6 +400,7 @@
             var control = "json";
             if (name === "options" && (t.widget === "select" || t.widget === "multiselect")) { control = "options"; }
             else if (name === "target" && t.widget === "relation") { control = "target"; }
+            else if (STRUCTURED[t.name + ":" + name]) { control = STRUCTURED[t.name + ":" + name]; }
             else if (Array.isArray(s.enum)) { control = "select"; }
             else if (s.type === "integer" || s.type === "number") { control = "number"; }
             else if (s.type === "boolean") { control = "checkbox"; }
@@ -458,6 +474,170 @@
           if (current && !list.some(function (e) { return e.key === current; })) { list.push({ key: current, label: current }); }
           return list;
         },
+        // ------------------------------------------------------------ rollup, lookup, sub-fields
+        // fields of entity ``key``: this one from the screen, others from their newest body (fetched once)
+        fieldsOf: function (key) {
+          var self = this;
+          if (!key) { return []; }
+          if (key === this.data.key) {
+            return this.items.filter(function (item) { return item.field.key; }).map(function (item) {
+              var t = self.types[item.field.type] || {};
+              return {
+                key: item.field.key, type: item.field.type, label: item.field.label,
+                value_type: WIDGET_VALUE_TYPES[t.widget] || (item.field.type === "rollup" ? "number" : "any"),
+                target: item.field.target, many: !!item.field.many, storage: t.widget === "subtable" ? "child_table" : "column",
+              };
+            });
+          }
+          if (!Object.prototype.hasOwnProperty.call(this.entityFields, key)) {
+            this.entityFields[key] = null;
+            api("GET", this.data.urls.entityFields + encodeURIComponent(key) + "/fields").then(function (answer) {
+              self.entityFields[key] = answer.ok && Array.isArray(answer.data) ? answer.data : [];
+            }, function () { self.entityFields[key] = []; });
+          }
+          return this.entityFields[key] || [];
+        },
+        fieldsLoading: function (key) { return !!key && this.entityFields[key] === null; },
+        fieldText: function (f) {
+          var label = f.label || {};
+          var text = this.data.locale === "zh" ? label.zh || label.en : label.en || label.zh;
+          return text ? text + " (" + f.key + ")" : f.key;
+        },
+        sourceValue: function (name) {
+          var item = this.sel;
+          var source = item && item.field.source;
+          var value = source && typeof source === "object" ? source[name] : undefined;
+          if (name === "fn" && !value) { return "sum"; }
+          return value === undefined || value === null ? "" : value;
+        },
+        rollupEntities: function () { return this.targetsFor(this.sel || { field: {} }); },
+        rollupLinks: function () {
+          var here = this.data.key;
+          return this.fieldsOf(this.sourceValue("entity")).filter(function (f) {
+            return f.type === "relation" && f.target === here;
+          });
+        },
+        rollupMeasures: function () {
+          var fn = this.sourceValue("fn");
+          var wanted = fn === "min" || fn === "max" ? ["number", "date", "datetime"] : ["number"];
+          return this.fieldsOf(this.sourceValue("entity")).filter(function (f) {
+            return wanted.indexOf(f.value_type) >= 0;
+          });
+        },
+        rollupNoLink: function () {
+          var key = this.sourceValue("entity");
+          return !!key && !this.fieldsLoading(key) && !this.rollupLinks().length;
+        },
+        rollupFns: function () { return ROLLUP_FNS; },
+        fnText: function (fn) { return this.messages["fn_" + fn] || fn; },
+        isCount: function () { return this.sourceValue("fn") === "count"; },
+        setSource: function (name, event) {
+          var item = this.sel;
+          if (!item) { return; }
+          var source = item.field.source && typeof item.field.source === "object" ? item.field.source : {};
+          var value = event.target.value;
+          if (value === "") { delete source[name]; } else { source[name] = value; }
+          if (!source.fn) { source.fn = "sum"; }
+          if (name === "entity") {
+            delete source.link;
+            delete source.field;
+            delete source.filter;
+            item.json.source_filter = undefined;
+          }
+          if (source.fn === "count") { delete source.field; }
+          item.field.source = source;
+          this.dirty = true;
+        },
+        filterText: function () {
+          var item = this.sel;
+          if (!item) { return ""; }
+          if (item.json.source_filter !== undefined) { return item.json.source_filter; }
+          var filter = item.field.source && item.field.source.filter;
+          return filter === undefined ? "" : JSON.stringify(filter);
+        },
+        setFilter: function (event) {
+          var item = this.sel;
+          if (!item) { return; }
+          var text = event.target.value;
+          item.json.source_filter = text;
+          var source = item.field.source && typeof item.field.source === "object" ? item.field.source : { fn: "sum" };
+          item.field.source = source;
+          if (!text.trim()) { delete source.filter; delete item.errors.source; return; }
+          try {
+            source.filter = JSON.parse(text);
+            delete item.errors.source;
+          } catch (exc) {
+            item.errors.source = String(exc.message || exc);
+          }
+        },
+        lookupRelations: function () {
+          return this.items.filter(function (item) {
+            return item.field.type === "relation" && !item.field.many && item.field.key;
+          }).map(function (item) { return { key: item.field.key, label: item.field.label, target: item.field.target }; });
+        },
+        lookupTarget: function () {
+          var item = this.sel;
+          var key = item && item.field.relation;
+          var relation = this.lookupRelations().find(function (r) { return r.key === key; });
+          return relation ? relation.target || "" : "";
+        },
+        lookupFields: function () {
+          return this.fieldsOf(this.lookupTarget()).filter(function (f) {
+            return !f.many && (f.storage || "column") === "column";
+          });
+        },
+        setRelation: function (event) {
+          var item = this.sel;
+          if (!item) { return; }
+          this.setText("relation", event);
+          delete item.field.field;
+          this.dirty = true;
+        },
+        subFields: function () {
+          var item = this.sel;
+          return item && Array.isArray(item.field.fields) ? item.field.fields : [];
+        },
+        subTypes: function () {
+          return this.palette.filter(function (t) { return !t.computed && SUB_WIDGETS.indexOf(t.widget) >= 0; });
+        },
+        subLabel: function (sub) {
+          var label = sub.label;
+          if (typeof label === "string") { return label; }
+          return (label && (label[this.data.locale] || label.en || label.zh)) || "";
+        },
+        setSubLabel: function (index, event) {
+          var sub = this.subFields()[index];
+          if (!sub) { return; }
+          var label = typeof sub.label === "object" && sub.label ? sub.label : {};
+          if (event.target.value) { label[this.data.locale] = event.target.value; } else { delete label[this.data.locale]; }
+          if (Object.keys(label).length) { sub.label = label; } else { delete sub.label; }
+        },
+        setSubType: function (index, event) {
+          var sub = this.subFields()[index];
+          if (sub) { sub.type = event.target.value; }
+        },
+        setSubRequired: function (index, event) {
+          var sub = this.subFields()[index];
+          if (!sub) { return; }
+          if (event.target.checked) { sub.required = true; } else { delete sub.required; }
+        },
+        addSubField: function () {
+          var item = this.sel;
+          if (!item) { return; }
+          if (!Array.isArray(item.field.fields)) { item.field.fields = []; }
+          var keys = item.field.fields.map(function (sub) { return sub.key; });
+          var n = item.field.fields.length + 1;
+          while (keys.indexOf("col_" + n) >= 0) { n += 1; }
+          item.field.fields.push({ key: "col_" + n, type: "text" });
+          this.dirty = true;
+        },
+        removeSubField: function (index) {
+          var item = this.sel;
+          if (!item || !Array.isArray(item.field.fields)) { return; }
+          item.field.fields.splice(index, 1);
+          this.dirty = true;
+        },
+
         referenceText: function (item) {
           return item.field.target ? "→ " + item.field.target : "…";
         },

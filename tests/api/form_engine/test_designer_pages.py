@@ -325,6 +325,80 @@ def test_publish_check_of_a_new_entity(client: FlaskClient, admin: Member) -> No
     assert_problem(missing, 404)
 
 
+ORDER: dict[str, Any] = {
+    "key": "order",
+    "label": {"en": "Order", "zh": "订单"},
+    "fields": [
+        {"key": "customer", "type": "relation", "target": "customer", "label": {"en": "Customer"}},
+        {"key": "amount", "type": "number"},
+        {"key": "placed", "type": "date"},
+        {"key": "lines", "type": "subtable", "fields": [{"key": "sku", "type": "text"}]},
+        {"key": "double", "type": "formula", "formula": "amount * 2"},
+    ],
+}
+
+
+def _fields(client: FlaskClient, member: Member, entity: str, app_key: str = "crm") -> Any:
+    return client.get(f"/api/v1/designer/apps/{app_key}/entities/{entity}/fields", headers=member.headers)
+
+
+def test_entity_fields_for_the_rollup_and_lookup_editors(client: FlaskClient, admin: Member) -> None:
+    publish_entity(client, admin, CUSTOMER)
+    publish_entity(client, admin, ORDER)
+    answer = _fields(client, admin, "order")
+    assert answer.status_code == 200, answer.get_json()
+    by_key = {f["key"]: f for f in answer.get_json()}
+    assert list(by_key) == ["customer", "amount", "placed", "lines", "double"]
+    assert by_key["customer"] == {
+        "key": "customer",
+        "type": "relation",
+        "label": {"en": "Customer"},
+        "value_type": "any",
+        "storage": "column",
+        "target": "customer",
+        "many": False,
+    }
+    assert by_key["amount"]["value_type"] == "number"
+    assert by_key["placed"]["value_type"] == "date"
+    assert by_key["lines"]["storage"] == "child_table"
+    assert by_key["double"]["value_type"] == "number"  # a formula's resolved type
+    assert "target" not in by_key["amount"]
+
+    # the newest body counts: a draft's new field is listed before it is published
+    draft = {**ORDER, "fields": [*ORDER["fields"], {"key": "note", "type": "text"}]}
+    assert client.put("/api/v1/apps/crm/entities/order", json=draft, headers=admin.headers).status_code == 200
+    assert [f["key"] for f in _fields(client, admin, "order").get_json()][-1] == "note"
+
+
+def test_entity_fields_is_for_administrators_of_the_app(
+    client: FlaskClient, admin: Member, staff: Member, outsider: Member
+) -> None:
+    publish_entity(client, admin, CUSTOMER)
+    assert_problem(_fields(client, staff, "customer"), 403)
+    assert_problem(_fields(client, outsider, "customer"), 404)  # another workspace's app
+    assert_problem(_fields(client, admin, "nothing"), 404)
+    assert_problem(_fields(client, admin, "Bad-Key"), 404)
+    assert_problem(_fields(client, admin, "customer", app_key="nope"), 404)
+
+
+def test_designer_page_knows_where_to_ask_for_fields(client: FlaskClient, admin: Member) -> None:
+    publish_entity(client, admin, CUSTOMER)
+    sign_in(client, admin)
+    data = _designer_data(client.get("/apps/crm/entities/customer/design").get_data(as_text=True))
+    assert data["urls"]["entityFields"] == "/api/v1/designer/apps/crm/entities/"
+    assert data["messages"]["fn_sum"] == "Sum"
+    html = client.get("/apps/crm/entities/customer/design").get_data(as_text=True)
+    for testid in (
+        "rollup-entity",
+        "rollup-link",
+        "rollup-fn",
+        "rollup-field",
+        "lookup-relation",
+        "lookup-field",
+    ):
+        assert f'data-testid="{testid}"' in html
+
+
 @pytest.mark.parametrize("path", ["/static/form-engine/designer.js", "/static/form-engine/designer.css"])
 def test_static_files_are_served(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code == 200
