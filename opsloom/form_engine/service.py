@@ -611,6 +611,28 @@ class RecordService:
         self._compute(model, values, None)
         return self._insert(model, values)
 
+    def _insert_unique(self, model: EntityModel, params: dict[str, Any], columns: Mapping[str, Any]) -> int:
+        """INSERT ... ON CONFLICT DO NOTHING: one statement when the keys are free, which is the usual case.
+
+        No row back means a unique key is taken (by a live record; the indexes are partial):
+        only then is the other record looked up, to name it in the 409.
+        """
+        stmt = model.statements.get("insert_unique")
+        if stmt is None:
+            if self.session.get_bind().dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            stmt = dialect_insert(model.table).on_conflict_do_nothing().returning(model.table.c.id)
+            model.statements["insert_unique"] = stmt
+        record_id = self.session.execute(stmt, params).scalar()
+        if record_id is None:
+            raise self._unique_conflict(model, columns, None) or Conflict(
+                f"Another {model.key} with the same unique values was saved at the same moment; nothing was saved.",
+                errors={k: "already used" for keys in model.unique_keys() for k in keys},
+            )
+        return record_id
+
     def _insert(self, model: EntityModel, values: dict[str, Any]) -> dict[str, Any]:
         system = {
             "_version": 1,
@@ -620,10 +642,13 @@ class RecordService:
             "_updated_by": self.actor.user_id,
         }
         columns = self._columns(model, values)
-        stmt = model.statements.get("insert")
-        if stmt is None:
-            stmt = model.statements["insert"] = insert(model.table).returning(model.table.c.id)
-        record_id = self._write_row(model, stmt, columns, None, returning=True, params={**system, **columns})
+        if model.unique_keys():
+            record_id = self._insert_unique(model, {**system, **columns}, columns)
+        else:
+            stmt = model.statements.get("insert")
+            if stmt is None:
+                stmt = model.statements["insert"] = insert(model.table).returning(model.table.c.id)
+            record_id = self.session.execute(stmt, {**system, **columns}).scalar_one()
         self._insert_tables(model, record_id, values, replace=False)
         row = {"id": record_id, **system, "_deleted_at": None, **values}
         out = self.raw_json(model, row)
