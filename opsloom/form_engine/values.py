@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .fields.base import FieldContext
     from .model import EntityModel, RuntimeField
 
-__all__ = ["InputResult", "condition_data", "read_input", "record_json", "stamp_json"]
+__all__ = ["InputResult", "condition_data", "fields_only", "read_input", "record_json", "stamp_json"]
 
 
 class InputResult:
@@ -170,3 +170,8 @@ def record_json(model: EntityModel, row: Mapping[str, Any], ctx: FieldContext, *
     out["_updated_by"] = row.get("_updated_by")
     out["_deleted_at"] = stamp_json(row.get("_deleted_at"))
     return out
+
+
+def fields_only(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The field values and ``_version`` of a record's JSON (what audit rows and events keep)."""
+    return {k: v for k, v in record.items() if not k.startswith("_") or k == "_version"}

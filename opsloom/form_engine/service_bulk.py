@@ -1,0 +1,233 @@
+"""RecordService's bulk writes: validated per row, written with one statement per table, errors per row."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from opsloom.platform.audit import audit_values, record_many
+from opsloom.platform.errors import Conflict, NotFound, OpsloomError, PermissionDenied, ValidationError
+from opsloom.platform.events import emit_many
+
+from .values import fields_only, read_input
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy.orm import Session
+
+    from opsloom.platform.actor import Actor
+
+    from .fields.base import FieldContext
+    from .model import EntityModel
+
+
+class BulkMixin:
+    """Part of ``RecordService`` (see ``service.py``); it relies on the service's other methods."""
+
+    session: Session
+    actor: Actor
+    app: Any
+    ctx: FieldContext
+    now: datetime
+
+    # ------------------------------------------------------------------ bulk
+    def bulk_create(self, entity: str, rows: Any, *, skip_invalid: bool = False) -> dict[str, Any]:
+        """Many records in this transaction: all or nothing (default), or skipping invalid rows.
+
+        :raises ValidationError: (422) with ``errors`` keyed ``"<row>/<field>"`` when any row is
+            invalid and ``skip_invalid`` is false; nothing is written then.
+        """
+        model = self.model(entity)
+        self.require(entity, "create")
+        if not isinstance(rows, list) or not rows:
+            raise ValidationError("Send a non-empty JSON array of records.", errors={"records": "must be a non-empty array"})
+        if len(rows) > MAX_BULK:
+            raise ValidationError(f"At most {MAX_BULK} records per call.", errors={"records": f"more than {MAX_BULK}"})
+        prepared: list[tuple[int, dict[str, Any]]] = []
+        errors: dict[str, str] = {}
+        user = self.actor.as_expr_user()
+        for i, raw in enumerate(rows):
+            self._check_writable(model, raw, creating=True)
+            found = read_input(model, raw, self.ctx, user=user)
+            if found.errors:
+                errors.update({f"{i}/{k}": v for k, v in found.errors.items()})
+                continue
+            prepared.append((i, found.values))
+        if errors and not skip_invalid:
+            raise ValidationError(f"{len({k.split('/')[0] for k in errors})} of {len(rows)} records are invalid; "
+                                  "nothing was saved.", errors=errors)
+        dup_errors = self._batch_duplicates(model, prepared)
+        if dup_errors:
+            if not skip_invalid:
+                first = min(dup_errors)
+                raise Conflict(f"record {first}: {dup_errors[first][1]}",
+                               errors={f"{i}/{k}": v for i, (errs, _d) in dup_errors.items() for k, v in errs.items()})
+            for i, (errs, detail) in dup_errors.items():
+                errors.update({f"{i}/{k}": v for k, v in errs.items()} or {str(i): detail})
+            prepared = [(i, values) for i, values in prepared if i not in dup_errors]
+        if not prepared:
+            return {"created": [], "errors": errors}
+        savepoint = self.session.begin_nested()
+        try:
+            created = self._insert_many(model, prepared)
+        except IntegrityError:
+            # a concurrent writer took one of the keys since the check: redo one by one to name it
+            savepoint.rollback()
+            return self._create_one_by_one(model, prepared, errors, skip_invalid=skip_invalid)
+        savepoint.commit()
+        return {"created": created, "errors": errors}
+
+    def bulk_update(self, entity: str, rows: Any, *, skip_invalid: bool = False) -> dict[str, Any]:
+        """PATCH many records in this transaction; each row is ``{"id": n, "_version": v, ...changes}``.
+
+        All or nothing by default (any row error: 422/409 listing every row's problem, nothing
+        written); with ``skip_invalid`` each row is its own savepoint and bad rows are reported.
+        """
+        model = self.model(entity)
+        self.require(entity, "update")
+        if not isinstance(rows, list) or not rows:
+            raise ValidationError("Send a non-empty JSON array of records.", errors={"records": "must be a non-empty array"})
+        if len(rows) > MAX_BULK:
+            raise ValidationError(f"At most {MAX_BULK} records per call.", errors={"records": f"more than {MAX_BULK}"})
+        updated: list[int] = []
+        errors: dict[str, str] = {}
+        worst: type[OpsloomError] | None = None
+        for i, raw in enumerate(rows):
+            if not isinstance(raw, dict) or not isinstance(raw.get("id"), int) or isinstance(raw.get("id"), bool):
+                errors[f"{i}/id"] = "each record needs its `id` (a whole number)"
+                worst = worst or ValidationError
+                continue
+            changes = {k: v for k, v in raw.items() if k != "id"}
+            savepoint = self.session.begin_nested() if skip_invalid else None
+            try:
+                updated.append(self.update(model.key, raw["id"], changes)["id"])
+            except (ValidationError, Conflict, NotFound, PermissionDenied) as exc:
+                if savepoint is not None:
+                    savepoint.rollback()
+                errors.update({f"{i}/{k}": v for k, v in exc.errors.items()} or {str(i): exc.detail})
+                worst = type(exc) if worst is None or exc.status > worst.status else worst
+                continue
+            if savepoint is not None:
+                savepoint.commit()
+        if errors and not skip_invalid:
+            failed = len({k.split("/")[0] for k in errors})
+            error_class = worst if worst is not None else ValidationError
+            raise error_class(f"{failed} of {len(rows)} records could not be changed; nothing was saved.",
+                              errors=errors)
+        return {"updated": updated, "errors": errors}
+
+    def _create_one_by_one(
+        self, model: EntityModel, prepared: list[tuple[int, dict[str, Any]]], errors: dict[str, str], *,
+        skip_invalid: bool,
+    ) -> dict[str, Any]:
+        created = []
+        for i, values in prepared:
+            self._compute(model, values, None)
+            try:
+                created.append(self._insert(model, values)["id"])
+            except Conflict as exc:
+                if not skip_invalid:
+                    raise Conflict(f"record {i}: {exc.detail}", errors={f"{i}/{k}": v for k, v in exc.errors.items()}) \
+                        from None
+                errors.update({f"{i}/{k}": v for k, v in exc.errors.items()} or {str(i): exc.detail})
+        return {"created": created, "errors": errors}
+
+    def _batch_duplicates(
+        self, model: EntityModel, prepared: list[tuple[int, dict[str, Any]]]
+    ) -> dict[int, tuple[dict[str, str], str]]:
+        """Rows whose unique keys repeat an earlier row of the batch or a live record: index -> (errors, detail)."""
+        from sqlalchemy import tuple_
+
+        found: dict[int, tuple[dict[str, str], str]] = {}
+        table = model.table
+        for keys in model.unique_keys():
+            seen: dict[tuple[Any, ...], int] = {}
+            candidates: dict[tuple[Any, ...], list[int]] = {}
+            for i, values in prepared:
+                value = tuple(values.get(k) for k in keys)
+                if any(v is None for v in value) or i in found:
+                    continue
+                if value in seen:
+                    shown = ", ".join(f"{k} {self._shown(model, k, values[k])}" for k in keys)
+                    found[i] = (dict.fromkeys(keys, f"repeats record {seen[value]} of this batch"),
+                                f"repeats {shown} of record {seen[value]} of this batch")
+                    continue
+                seen[value] = i
+                candidates.setdefault(value, []).append(i)
+            values_list = list(candidates)
+            cols = [table.c[k] for k in keys]
+            for start in range(0, len(values_list), 500):
+                chunk = values_list[start:start + 500]
+                condition = cols[0].in_([v[0] for v in chunk]) if len(cols) == 1 else tuple_(*cols).in_(chunk)
+                for row in self.session.execute(
+                    select(table.c.id, *cols).where(table.c._deleted_at.is_(None), condition)
+                ):
+                    for i in candidates.get(tuple(row[1:]), []):
+                        shown = ", ".join(f"{k} {self._shown(model, k, v)}" for k, v in zip(keys, row[1:], strict=True))
+                        found[i] = (dict.fromkeys(keys, f"already used by {model.key} {row[0]}"),
+                                    f"another {model.key} (id {row[0]}) already has {shown}")
+        return found
+
+    def _insert_many(self, model: EntityModel, prepared: list[tuple[int, dict[str, Any]]]) -> list[int]:
+        """Insert validated rows with one statement per table, plus their audit rows and events."""
+        for f in model.computed_order:
+            if f.type.name == "auto_number":
+                numbers = self._reserve_numbers(model, f, len(prepared))
+                self._numbers[(model.entity_table_id, f.id)] = numbers[::-1]
+        system = {
+            "_version": 1,
+            "_created_at": self.now,
+            "_created_by": self.actor.user_id,
+            "_updated_at": self.now,
+            "_updated_by": self.actor.user_id,
+        }
+        column_keys = [f.key for f in model.column_fields() if f.key in model.table.c]
+        rows = []
+        for _i, values in prepared:
+            self._compute(model, values, None)
+            rows.append({**system, **{k: values.get(k) for k in column_keys}})
+        self._numbers.clear()
+        table = model.table
+        ids = list(self.session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+        ).scalars())
+        for f in model.fields.values():
+            if f.table is None:
+                continue
+            if f.storage == "child_table":
+                children = [
+                    {"parent_id": record_id, "_position": pos, **{k: sub.get(k) for k in f.sub_fields}}
+                    for record_id, (_i, values) in zip(ids, prepared, strict=True)
+                    for pos, sub in enumerate(values.get(f.key) or [])
+                ]
+                if children:
+                    self.session.execute(insert(f.table), children)
+            else:
+                links = [
+                    {"source_id": record_id, "target_id": target}
+                    for record_id, (_i, values) in zip(ids, prepared, strict=True)
+                    for target in values.get(f.key) or []
+                ]
+                if links:
+                    self.session.execute(insert(f.table), links)
+        audits, events, stored = [], [], []
+        for record_id, (_i, values) in zip(ids, prepared, strict=True):
+            row = {"id": record_id, **system, "_deleted_at": None, **values}
+            stored.append(row)
+            out = self.raw_json(model, row)
+            audits.append(audit_values(self.actor, "create", "record", self._object_id(model, record_id),
+                                       after=fields_only(out), workspace_id=self.app.workspace_id, now=self.now))
+            changed = sorted(k for k in values if values[k] is not None)
+            events.append(self._event(model, "record.created", record_id, new=out, old=None, changed=changed))
+        record_many(self.session, audits)
+        emit_many(self.session, events)
+        self._propagate_created(model, stored)
+        return ids
+
+
+
+
+MAX_BULK = 5000

@@ -1,0 +1,199 @@
+"""RecordService's reads of many records: filter, search, sort and keyset pages in SQL; relation expansion."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Integer, cast, func, or_, select
+
+from opsloom.platform.errors import BadRequest
+from opsloom.platform.pagination import Page, SortKey, paginate, parse_limit
+
+from .model import sql_resolver
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy import ColumnElement
+    from sqlalchemy.orm import Session
+
+    from opsloom.platform.actor import Actor
+
+    from .fields.base import FieldContext
+    from .model import EntityModel
+
+
+class QueryMixin:
+    """Part of ``RecordService`` (see ``service.py``); it relies on the service's other methods."""
+
+    session: Session
+    actor: Actor
+    app: Any
+    ctx: FieldContext
+    now: datetime
+
+    # ------------------------------------------------------------------ queries
+    def query(
+        self,
+        entity: str,
+        *,
+        filter: Any = None,  # noqa: A002 - the API's parameter name
+        sort: str | None = None,
+        limit: Any = None,
+        cursor: str | None = None,
+        q: str | None = None,
+        fields: list[str] | None = None,
+        secret: str,
+        deleted: bool = False,
+        expand: list[str] | None = None,
+    ) -> Page:
+        """One page of records: ``filter`` (an expression) and ``q`` in SQL, keyset-paginated."""
+        from opsloom.platform import expr
+
+        model = self.model(entity)
+        access = self.require(entity, "read")
+        if deleted:
+            self.require(entity, "delete")
+        table = model.table
+        stmt = select(table)
+        stmt = stmt.where(table.c._deleted_at.is_not(None) if deleted else table.c._deleted_at.is_(None))
+        visible = self._scope(model, "read")
+        if visible is not None:
+            stmt = stmt.where(visible)
+        scope = [entity, str(model.version), "deleted" if deleted else "live", str(self.actor.user_id)]
+        if filter is not None:
+            hidden = sorted(
+                {v.split(".", 1)[0] for v in _filter_vars(filter)} & {k for k in model.fields if not access.clear(k)}
+            )
+            if hidden:
+                raise BadRequest(
+                    f"The filter uses {', '.join(hidden)}, which your role cannot see in clear.",
+                    errors={"filter": f"cannot filter on {', '.join(hidden)}"},
+                )
+            try:
+                stmt = stmt.where(expr.to_sql(filter, self.resolver(model), context={"_now": self.now,
+                                                                                     "tz": self.ctx.timezone}))
+            except expr.ExprError as exc:
+                raise BadRequest(f"The filter is not valid: {exc.detail}",
+                                 errors={f"filter{exc.path}" if exc.path else "filter": exc.detail}) from None
+            scope.append(expr.canonical_json(filter))
+        if q:
+            stmt = stmt.where(self._search(model, q))
+            scope.append("q:" + q)
+        keys, extra = self._sort_keys(model, sort)
+        if extra:
+            stmt = stmt.add_columns(*extra)
+        scope.append(sort or "")
+        page = paginate(self.session, stmt, keys, secret=secret, limit=parse_limit(limit), cursor=cursor,
+                        scope="|".join(scope), scalars=False)
+        rows = [dict(r) for r in page.items]
+        self._load_tables(model, rows)
+        unknown = [f for f in fields or [] if f not in model.fields]
+        if unknown:
+            raise BadRequest(f"Unknown field(s) in `fields`: {', '.join(unknown)}.",
+                             errors={"fields": f"unknown: {', '.join(unknown)}"})
+        items = [self.to_json(model, r, fields) for r in rows]
+        if expand:
+            self.expand(model, items, expand)
+        return Page(items=items, next_cursor=page.next_cursor)
+
+    def resolver(self, model: EntityModel) -> Any:
+        return sql_resolver(model)
+
+    def _search(self, model: EntityModel, q: str) -> ColumnElement[bool]:
+        needle = q.strip().lower()
+        if not needle or len(needle) > 200:
+            raise BadRequest("`q` must be 1-200 characters.", errors={"q": "must be 1-200 characters"})
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        access = self.access(model.key)
+        columns = [
+            model.table.c[f.key]
+            for f in model.column_fields()
+            if f.type.searchable and f.key in model.table.c and access.clear(f.key)
+        ]
+        if not columns:
+            raise BadRequest(f"{model.key} has no text fields to search.", errors={"q": "nothing searchable"})
+        if self.session.get_bind().dialect.name == "postgresql":
+            # ILIKE is what the trigram indexes made at publish serve
+            return or_(*(c.ilike(pattern, escape="\\") for c in columns))
+        return or_(*(func.lower(c).like(pattern, escape="\\") for c in columns))
+
+    def _sort_keys(self, model: EntityModel, sort: str | None) -> tuple[list[SortKey], list[Any]]:
+        table = model.table
+        keys: list[SortKey] = []
+        extra: list[Any] = []
+        for part in [p.strip() for p in (sort or "-id").split(",") if p.strip()]:
+            descending = part.startswith("-")
+            name = part.lstrip("-+")
+            if name == "id":
+                keys.append(SortKey("id", table.c.id, descending))
+                continue
+            f = model.fields.get(name)
+            system = name in ("_created_at", "_updated_at")
+            if f is not None and not self.access(model.key).clear(name):
+                raise BadRequest(f"Cannot sort by {name!r}: your role cannot see it in clear.",
+                                 errors={"sort": f"{name!r} is hidden or masked for your role"})
+            if not system and (f is None or not f.type.sortable or name not in table.c):
+                raise BadRequest(f"Cannot sort by {name!r}.", errors={"sort": f"{name!r} is not a sortable field"})
+            column = table.c[name]
+            if not system:
+                flag = cast(column.is_(None), Integer).label(f"_n_{name}")
+                extra.append(flag)
+                keys.append(SortKey(f"_n_{name}", flag, False))
+            keys.append(SortKey(name, column, descending))
+        if not keys or keys[-1].name != "id":
+            keys.append(SortKey("id", table.c.id, bool(keys and keys[-1].descending)))
+        return keys, extra
+
+
+    def expand(self, model: EntityModel, records: list[dict[str, Any]], keys: list[str]) -> None:
+        """Replace relation ids by ``{"id", "title"}`` of the related records, as the actor may see them.
+
+        A related record outside the actor's read scope (or of an entity they may not read)
+        stays ``{"id": n}``: the id was visible already, the rest is not.
+        """
+        access = self.access(model.key)
+        bad = [k for k in keys if k not in model.fields or model.fields[k].type.name != "relation"
+               or not access.clear(k)]
+        if bad:
+            raise BadRequest(f"Cannot expand {', '.join(bad)}: only relation fields you can see may be expanded.",
+                             errors={"expand": f"not expandable: {', '.join(bad)}"})
+        for key in keys:
+            target = self.model(model.fields[key].spec["target"])
+            ids: set[int] = set()
+            for record in records:
+                value = record.get(key)
+                ids.update(value if isinstance(value, list) else [value] if isinstance(value, int) else [])
+            titles = self._titles(target, ids)
+            for record in records:
+                value = record.get(key)
+                if isinstance(value, list):
+                    record[key] = [titles.get(v, {"id": v}) for v in value]
+                elif isinstance(value, int):
+                    record[key] = titles.get(value, {"id": value})
+
+    def _titles(self, model: EntityModel, ids: set[int]) -> dict[int, dict[str, Any]]:
+        if not ids or not self.can(model.key, "read"):
+            return {}
+        table = model.table
+        title = model.title_field if model.title_field in model.fields else None
+        stmt = select(table).where(table.c.id.in_(sorted(ids)), table.c._deleted_at.is_(None))
+        visible = self._scope(model, "read")
+        if visible is not None:
+            stmt = stmt.where(visible)
+        found = {}
+        for row in self.session.execute(stmt).mappings():
+            shown = self.to_json(model, row)
+            found[row["id"]] = {"id": row["id"], "title": shown.get(title) if title else None}
+        return found
+
+
+
+
+def _filter_vars(expression: Any) -> set[str]:
+    from opsloom.platform import expr
+
+    try:
+        return set(expr.free_vars(expression))
+    except expr.ExprError:
+        return set()  # to_sql reports the malformed expression itself
