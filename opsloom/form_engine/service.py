@@ -386,14 +386,16 @@ class RecordService(AccessMixin, ComputedMixin, BulkMixin, QueryMixin):
         No row back means a unique key is taken (by a live record; the indexes are partial):
         only then is the other record looked up, to name it in the 409.
         """
-        stmt = model.statements.get("insert_unique")
+        dialect = self.session.get_bind().dialect.name
+        # keyed by dialect: a model may be cached outside an app context and serve another database
+        stmt = model.statements.get(("insert_unique", dialect))
         if stmt is None:
-            if self.session.get_bind().dialect.name == "postgresql":
+            if dialect == "postgresql":
                 from sqlalchemy.dialects.postgresql import insert as dialect_insert
             else:
                 from sqlalchemy.dialects.sqlite import insert as dialect_insert
             stmt = dialect_insert(model.table).on_conflict_do_nothing().returning(model.table.c.id)
-            model.statements["insert_unique"] = stmt
+            model.statements[("insert_unique", dialect)] = stmt
         record_id = self.session.execute(stmt, params).scalar()
         if record_id is None:
             raise self._unique_conflict(model, columns, None) or Conflict(
