@@ -76,7 +76,8 @@ def invalidate_models(app_id: int, key: str) -> None:
 
 def model_for_row(session: Session, app: App, row: EntityTable, types: Mapping[str, FieldType]) -> EntityModel:
     cache = _cache()
-    cache_key = (row.id, row.version, row.table_name, app.id)
+    # the engine is part of the key: the fallback cache (no app context) may see several databases
+    cache_key = (id(session.get_bind()), row.id, row.version, row.table_name, app.id)
     with _lock:
         model = cache.get(cache_key)
         if model is not None:
