@@ -142,7 +142,8 @@ def substitute_user(expression: Any, user: Mapping[str, Any]) -> Any:
             value: Any = user
             for part in name.split(".")[1:]:
                 value = value.get(part) if isinstance(value, dict) else None
-            return {"preserve": value} if isinstance(value, (list, dict)) else value
+            # a list (the roles) is a list literal of constants; nothing else of ``_user`` is nested
+            return None if isinstance(value, dict) else value
     return {key: substitute_user(value, user) for key, value in expression.items()}
 
 

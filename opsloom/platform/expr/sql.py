@@ -849,6 +849,10 @@ class _Translator:
     def op_in(self, op: str, args: list[Any], listed: bool, path: str) -> _V:
         relaxed, self.relaxed = self.relaxed, False
         a, b = (self.args(op, args[:2], listed, path) + [_V(None, "null", None)] * 2)[:2]
+        if a.is_const and b.is_const and not isinstance(a.const, dict):
+            # both sides known: answer now, exactly as ``evaluate`` would
+            folded = compile_expr({"in": [a.const, b.const]}, registry=self.registry)(None, context=self.context)
+            return self.boolean(true() if truthy(folded) else false())
         if b.is_const and type(b.const) is list:
             items = b.const
             if a.type in ("number",):

@@ -180,3 +180,12 @@ def test_invalid_grants_are_refused_with_pointers(client: FlaskClient, crm: Memb
     assert_problem(client.put("/api/v1/apps/crm/permissions/nope/customer", json={}, headers=crm.headers), 404)
     assert_problem(client.put("/api/v1/apps/crm/permissions/staff/nope", json={}, headers=crm.headers), 404)
     assert snapshot() == before
+
+
+def test_an_expression_scope_may_use_the_users_roles(client: FlaskClient, crm: Member, staff: Member) -> None:
+    _grant(client, crm, {"read": {"expr": {"or": [{"in": ["auditor", {"var": "_user.roles"}]},
+                                                   {"==": [{"var": "level"}, "vip"]}]}}})
+    _make(client, crm, {"name": "Vip", "level": "vip"})
+    _make(client, crm, {"name": "Plain"})
+    names = {r["name"] for r in client.get(URL, headers=staff.headers).get_json()["items"]}
+    assert names == {"Vip"}  # staff is not an auditor: only the expression's second part holds

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table
 
@@ -202,6 +202,8 @@ _RESOLVER = TableResolver(_table, {"a": "number", "b": "text", "c": "date", "d":
 
 @FUZZ
 @given(expr=values)
+@example(expr={"in": [False, [False], {"var": "a"}]})  # found by this test: a constant inside a constant list
+@example(expr={"in": [False, [None], {"var": "a"}]})
 def test_to_sql_raises_only_expr_errors(expr: Any) -> None:
     with contextlib.suppress(ExprError):
         to_sql(expr, _RESOLVER, context={"_now": datetime(2024, 1, 1, tzinfo=UTC)})
