@@ -20,6 +20,7 @@ import functools
 import json
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -190,17 +191,18 @@ class _Walk:
     kinds: dict[_Node, str] = dataclass_field(default_factory=dict)
 
 
-class _Derived(_Computed):
+class _Derived(_Computed, ABC):
     """A computed type whose facts depend on other fields (formula, rollup, lookup).
 
     Subclasses implement ``_analyse`` (facts and problems) and ``fallback`` (the facts
     when the definition cannot be resolved); ``check`` and ``resolve`` share it.
     """
 
+    @abstractmethod
     def _analyse(
         self, field: Mapping[str, Any], ctx: SchemaContext, walk: _Walk
     ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        raise NotImplementedError
+        """The facts of ``field`` (``result_type``, ...) and the problems found (pointer, message)."""
 
     def fallback(self, field: Mapping[str, Any]) -> dict[str, Any]:
         return {"result_type": self.expr_type}
