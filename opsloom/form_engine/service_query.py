@@ -113,9 +113,7 @@ class QueryMixin:
         ]
         if not columns:
             raise BadRequest(f"{model.key} has no text fields to search.", errors={"q": "nothing searchable"})
-        if self.session.get_bind().dialect.name == "postgresql":
-            # ILIKE is what the trigram indexes made at publish serve
-            return or_(*(c.ilike(pattern, escape="\\") for c in columns))
+        # lower(column) LIKE: the expression the trigram indexes made at publish serve on PostgreSQL
         return or_(*(func.lower(c).like(pattern, escape="\\") for c in columns))
 
     def _sort_keys(self, model: EntityModel, sort: str | None) -> tuple[list[SortKey], list[Any]]:

@@ -69,6 +69,30 @@ def test_publishing_creates_a_real_table_with_system_columns_and_field_ids(
     # every field got a stable id when the draft was saved
     assert all(f["id"].startswith("f") for f in _entity(client, admin)["fields"])
 
+def test_on_postgresql_search_uses_the_trigram_index_and_key_lookups_the_btree(
+    app: Flask, client: FlaskClient, admin: Member
+) -> None:
+    """The trigram index answers ``q`` only: an equality on a unique key must not be planned on it."""
+    from sqlalchemy import text
+
+    if app.extensions["opsloom.db"].dialect != "postgresql":
+        import pytest
+
+        pytest.skip("trigram indexes exist on PostgreSQL only")
+    publish_entity(client, admin, CUSTOMER)
+    (table,) = _columns(app)
+    with app.extensions["opsloom.db"].engine.begin() as conn:
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        search = conn.execute(text(f"EXPLAIN SELECT id FROM {table} WHERE lower(name) LIKE '%wang%'")).scalars().all()
+        lookup = conn.execute(text(
+            f"EXPLAIN SELECT id FROM {table} WHERE _deleted_at IS NULL AND phone IN ('13812345678', '13912345678')"
+        )).scalars().all()
+    prefix = table.split("_", 1)[0]
+    assert any(f"{prefix}tl_name" in line for line in search), search
+    assert not any(f"{prefix}tl_" in line for line in lookup), lookup
+    assert any(f"{prefix}_ux_" in line for line in lookup), lookup
+
+
 
 def test_adding_renaming_and_removing_fields_keeps_data(app: Flask, client: FlaskClient, admin: Member) -> None:
     publish_entity(client, admin, CUSTOMER)
@@ -210,7 +234,7 @@ def test_subtable_fields_indexes_and_dedup_keys_change_with_the_version(
     engine = app.extensions["opsloom.db"].engine
     with engine.connect() as conn:
         table = next(n for n in inspect(conn).get_table_names() if n.endswith("_account"))
-        prefix = table.split("_", 1)[0] + "_"  # keys and plain indexes (trigram search indexes are e<id>tg_…)
+        prefix = table.split("_", 1)[0] + "_"  # keys and plain indexes (trigram search indexes are e<id>tl_…)
         indexes = {
             tuple(i["column_names"]): bool(i["unique"])
             for i in inspect(conn).get_indexes(table)
