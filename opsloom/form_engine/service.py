@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from opsloom.platform.audit import audit_values, record_many
+from opsloom.platform.bulk_insert import JSONText, json_text
 from opsloom.platform.db import utcnow
 from opsloom.platform.errors import (
     Conflict,
@@ -41,7 +42,7 @@ from .service_query import QueryMixin
 from .values import fields_only, read_input, record_json, stamp_json
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from datetime import datetime
 
     from sqlalchemy.orm import Session
@@ -163,7 +164,7 @@ class RecordService(AccessMixin, ComputedMixin, BulkMixin, QueryMixin):
             return {r.id: {"id": r.id, "name": r.name, "size": r.size, "content_type": r.content_type} for r in rows}
         raise ValueError(f"unknown lookup kind {kind!r}")
 
-    def _object_id(self, model: EntityModel, record_id: int) -> str:
+    def _object_id(self, model: EntityModel, record_id: int | str) -> str:
         return f"{self.app.key}/{model.key}/{record_id}"
 
     # ------------------------------------------------------------------ reading
@@ -452,6 +453,24 @@ class RecordService(AccessMixin, ComputedMixin, BulkMixin, QueryMixin):
             actor=self.actor,
             now=self.now,
         )
+
+    def _event_head(self, model: EntityModel, event: str) -> Callable[[int, str, str, str], dict[str, Any]]:
+        """``_event`` for many records of a bulk write, taking their JSON already encoded.
+
+        Returns ``make(record_id, record, old, changed)`` (the last three as JSON text)
+        giving the outbox row whose payload is the text ``_event`` would have encoded.
+        """
+        head = json_text({"app": self.app.key, "app_id": self.app.id, "entity": model.key})[:-1]
+        tail = f',"version":{model.version},'
+        actor = json_text({"id": self.actor.user_id, "username": self.actor.username})
+        row = event_values(event, payload={}, workspace_id=self.app.workspace_id, actor=self.actor, now=self.now)
+
+        def make(record_id: int, record: str, old: str, changed: str) -> dict[str, Any]:
+            payload = JSONText(f'{head},"id":{record_id}{tail}"record":{record},"old":{old},'
+                               f'"_changed":{changed},"_actor":{actor}}}')
+            return {**row, "payload": payload}
+
+        return make
 
     def update(self, entity: str, record_id: Any, raw: Any, *, version: Any = None) -> dict[str, Any]:
         """PATCH: change the given fields of a record at ``version`` (or ``raw["_version"]``).

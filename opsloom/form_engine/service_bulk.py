@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from opsloom.platform.audit import audit_values, record_many
+from opsloom.platform.audit import record_batch
+from opsloom.platform.bulk_insert import RowWriter, json_text, reserve_ids
 from opsloom.platform.errors import Conflict, NotFound, OpsloomError, PermissionDenied, ValidationError
 from opsloom.platform.events import emit_many
 
-from .values import fields_only, read_input
+from .values import fields_json, read_input
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from sqlalchemy import Table
     from sqlalchemy.orm import Session
 
     from opsloom.platform.actor import Actor
@@ -147,7 +149,7 @@ class BulkMixin:
             seen: dict[tuple[Any, ...], int] = {}
             candidates: dict[tuple[Any, ...], list[int]] = {}
             for i, values in prepared:
-                value = tuple(values.get(k) for k in keys)
+                value = (values.get(keys[0]),) if len(keys) == 1 else tuple(values.get(k) for k in keys)
                 if any(v is None for v in value) or i in found:
                     continue
                 if value in seen:
@@ -172,60 +174,75 @@ class BulkMixin:
         return found
 
     def _insert_many(self, model: EntityModel, prepared: list[tuple[int, dict[str, Any]]]) -> list[int]:
-        """Insert validated rows with one statement per table, plus their audit rows and events."""
+        """Insert validated rows at the driver's speed (``bulk_insert``), plus their audit rows and events.
+
+        Ids are reserved first, so the child and link rows, audit rows and events are
+        built in the same pass; each record's JSON is encoded once for its audit row and
+        its event.
+        """
         for f in model.computed_order:
             if f.type.name == "auto_number":
                 numbers = self._reserve_numbers(model, f, len(prepared))
                 self._numbers[(model.entity_table_id, f.id)] = numbers[::-1]
-        system = {
-            "_version": 1,
-            "_created_at": self.now,
-            "_created_by": self.actor.user_id,
-            "_updated_at": self.now,
-            "_updated_by": self.actor.user_id,
-        }
-        column_keys = [f.key for f in model.column_fields() if f.key in model.table.c]
-        rows = []
-        for _i, values in prepared:
-            self._compute(model, values, None)
-            rows.append({**system, **{k: values.get(k) for k in column_keys}})
-        self._numbers.clear()
         table = model.table
-        ids = list(self.session.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-        ).scalars())
+        dependents = self._has_dependents(model.key)
+        ids = reserve_ids(self.session, table, len(prepared))
+        writer = _writer(model, table)
+        value_keys = writer.columns[len(_SYSTEM):]
+        system = (1, self.now, self.actor.user_id, self.now, self.actor.user_id, None)
+        rows = []
+        for record_id, (_i, values) in zip(ids, prepared, strict=True):
+            self._compute(model, values, None)
+            rows.append((record_id, *system, *[values.get(k) for k in value_keys]))
+        self._numbers.clear()
+        writer.write(self.session, rows)
         for f in model.fields.values():
             if f.table is None:
                 continue
             if f.storage == "child_table":
-                children = [
-                    {"parent_id": record_id, "_position": pos, **{k: sub.get(k) for k in f.sub_fields}}
+                child = _writer(model, f.table, ("parent_id", "_position", *f.sub_fields))
+                child.write(self.session, [
+                    (record_id, pos, *[sub.get(k) for k in f.sub_fields])
                     for record_id, (_i, values) in zip(ids, prepared, strict=True)
                     for pos, sub in enumerate(values.get(f.key) or [])
-                ]
-                if children:
-                    self.session.execute(insert(f.table), children)
+                ])
             else:
-                links = [
-                    {"source_id": record_id, "target_id": target}
+                link = _writer(model, f.table, ("source_id", "target_id"))
+                link.write(self.session, [
+                    (record_id, target)
                     for record_id, (_i, values) in zip(ids, prepared, strict=True)
                     for target in values.get(f.key) or []
-                ]
-                if links:
-                    self.session.execute(insert(f.table), links)
+                ])
         audits, events, stored = [], [], []
+        event_head = self._event_head(model, "record.created")
+        object_prefix = self._object_id(model, "")
         for record_id, (_i, values) in zip(ids, prepared, strict=True):
-            row = {"id": record_id, **system, "_deleted_at": None, **values}
-            stored.append(row)
-            out = self.raw_json(model, row)
-            audits.append(audit_values(self.actor, "create", "record", self._object_id(model, record_id),
-                                       after=fields_only(out), workspace_id=self.app.workspace_id, now=self.now))
-            changed = sorted(k for k in values if values[k] is not None)
-            events.append(self._event(model, "record.created", record_id, new=out, old=None, changed=changed))
-        record_many(self.session, audits)
+            encoded = json_text(fields_json(model, values, self.ctx, record_id, 1))
+            audits.append((object_prefix + str(record_id), None, encoded))
+            changed = json_text(sorted(k for k in values if values[k] is not None))
+            events.append(event_head(record_id, encoded, "null", changed))
+            if dependents:
+                stored.append({"id": record_id, **values})
+        record_batch(self.session, self.actor, "create", "record", audits,
+                     workspace_id=self.app.workspace_id, now=self.now)
         emit_many(self.session, events)
-        self._propagate_created(model, stored)
+        if dependents:
+            self._propagate_created(model, stored)
         return ids
+
+
+_SYSTEM = ("id", "_version", "_created_at", "_created_by", "_updated_at", "_updated_by", "_deleted_at")
+
+
+def _writer(model: EntityModel, table: Table, columns: tuple[str, ...] | None = None) -> RowWriter:
+    """The row writer of one of ``model``'s tables, built once per published version."""
+    key = ("row_writer", table.name)
+    writer = model.statements.get(key)
+    if writer is None:
+        if columns is None:
+            columns = (*_SYSTEM, *[f.key for f in model.column_fields() if f.key in table.c])
+        writer = model.statements[key] = RowWriter(table, columns)
+    return writer
 
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .fields.base import FieldContext
     from .model import EntityModel, RuntimeField
 
-__all__ = ["InputResult", "condition_data", "fields_only", "read_input", "record_json", "stamp_json"]
+__all__ = ["InputResult", "condition_data", "fields_json", "fields_only", "read_input", "record_json", "stamp_json"]
 
 
 class InputResult:
@@ -69,6 +69,40 @@ def _holds(compiled: expr.Compiled, data: Mapping[str, Any], ctx: FieldContext) 
         return False
 
 
+class _InputPlan:
+    """What ``read_input`` needs of a model, worked out once per published version."""
+
+    __slots__ = ("conditional", "defaults", "required", "writable")
+
+    def __init__(self, model: EntityModel) -> None:
+        #: the fields a client may write (not computed), in the model's order
+        self.writable = {key: f for key, f in model.fields.items() if not f.computed}
+        #: the fields whose value on a new record may not be None when not given
+        self.defaults = [f for f in self.writable.values() if _may_default(f)]
+        #: whether any field has a visibility or requirement condition
+        self.conditional = bool(model.visible_if or model.required_if)
+        #: the fields that may be required (always, or by a condition)
+        self.required = [f for key, f in self.writable.items() if f.spec.get("required") or key in model.required_if]
+
+
+def _may_default(f: RuntimeField) -> bool:
+    from .fields.base import FieldType
+
+    wants_user = getattr(f.type, "wants_current_user", None)
+    return (
+        f.spec.get("default") is not None
+        or type(f.type).default is not FieldType.default
+        or (wants_user is not None and bool(wants_user(f.spec)))
+    )
+
+
+def _plan(model: EntityModel) -> _InputPlan:
+    plan = model.statements.get("input_plan")
+    if plan is None:
+        plan = model.statements["input_plan"] = _InputPlan(model)
+    return plan
+
+
 def read_input(
     model: EntityModel,
     raw: Any,
@@ -83,36 +117,45 @@ def read_input(
     ``existing`` is the current record as JSON for a PATCH (absent fields keep their
     value, and requirement is checked on the merged record); None for a create, where
     absent fields take their default. ``ignore`` names keys the caller handles itself
-    (``_version`` on a PATCH).
+    (``_version`` on a PATCH). Bulk writes and imports call it per row, so the per-model
+    facts come from a plan made once per version and the JSON the conditions read is only
+    built when the model has conditions.
     """
     result = InputResult()
     if not isinstance(raw, dict):
         result.errors["/"] = "a record must be a JSON object of field keys and values"
         return result
+    plan = _plan(model)
+    writable = plan.writable
+    values, errors = result.values, result.errors
     for key in raw:
-        if key in ignore:
+        if key in writable or key in ignore:
             continue
         if key in SYSTEM_FIELDS:
-            result.errors[key] = "is set by the system and cannot be written"
+            errors[key] = "is set by the system and cannot be written"
         elif key not in model.fields:
-            result.errors[key] = f"unknown field (the fields of {model.key} are: {', '.join(model.fields)})"
-        elif model.fields[key].computed:
-            result.errors[key] = "is computed and cannot be set"
-    merged_json: dict[str, Any] = dict(existing or {})
-    for key, f in model.fields.items():
-        if f.computed:
+            errors[key] = f"unknown field (the fields of {model.key} are: {', '.join(model.fields)})"
+        else:
+            errors[key] = "is computed and cannot be set"
+    conditional = plan.conditional
+    merged_json: dict[str, Any] = dict(existing or {}) if conditional else {}
+    for key, f in writable.items():
+        if key not in raw:
             continue
-        if key in raw and key not in result.errors:
-            try:
-                value = f.type.coerce(raw[key], f.spec, ctx)
-            except FieldValueError as exc:
-                result.errors[key] = str(exc)
-                cells = _cell_errors(f, raw[key], ctx)
-                result.errors.update({f"{key}/{where}": message for where, message in cells.items()})
-                continue
-            result.values[key] = value
+        try:
+            value = f.type.coerce(raw[key], f.spec, ctx)
+        except FieldValueError as exc:
+            errors[key] = str(exc)
+            cells = _cell_errors(f, raw[key], ctx)
+            errors.update({f"{key}/{where}": message for where, message in cells.items()})
+            continue
+        values[key] = value
+        if conditional:
             merged_json[key] = f.type.to_json(value, f.spec, ctx)
-        elif existing is None:
+    if existing is None:
+        for f in plan.defaults:
+            if f.key in raw:
+                continue
             try:
                 value = f.type.default(f.spec, ctx)
             except FieldValueError:
@@ -121,27 +164,32 @@ def read_input(
             if value is None and user is not None and wants_user is not None and wants_user(f.spec):
                 value = user.get("id")
             if value is not None:
-                result.values[key] = value
-                merged_json[key] = f.type.to_json(value, f.spec, ctx)
-    data = condition_data(merged_json, ctx, user)
-    for key, compiled in model.visible_if.items():
-        if not _holds(compiled, data, ctx):
-            result.hidden.add(key)
-    for key, f in model.fields.items():
-        if f.computed or key in result.errors:
-            continue
-        if key in result.hidden:
-            if key in result.values or (existing is not None and existing.get(key) is not None):
-                result.values[key] = None  # a hidden field is not stored
+                values[f.key] = value
+                if conditional:
+                    merged_json[f.key] = f.type.to_json(value, f.spec, ctx)
+    data: dict[str, Any] = {}
+    if conditional:
+        data = condition_data(merged_json, ctx, user)
+        for key, compiled in model.visible_if.items():
+            if not _holds(compiled, data, ctx):
+                result.hidden.add(key)
+        for key in writable:
+            if key in result.hidden and key not in errors and (
+                key in values or (existing is not None and existing.get(key) is not None)
+            ):
+                values[key] = None  # a hidden field is not stored
+    for f in plan.required:
+        key = f.key
+        if key in errors or key in result.hidden:
             continue
         required = bool(f.spec.get("required"))
         condition = model.required_if.get(key)
         if not required and condition is not None:
             required = _holds(condition, data, ctx)
         if required:
-            value = result.values[key] if key in result.values else (existing or {}).get(key)
+            value = values[key] if key in values else (existing or {}).get(key)
             if value is None or f.type.is_empty(value):
-                result.errors[key] = "is required"
+                errors[key] = "is required"
     return result
 
 
@@ -169,6 +217,18 @@ def record_json(model: EntityModel, row: Mapping[str, Any], ctx: FieldContext, *
     out["_updated_at"] = stamp_json(row.get("_updated_at"))
     out["_updated_by"] = row.get("_updated_by")
     out["_deleted_at"] = stamp_json(row.get("_deleted_at"))
+    return out
+
+
+def fields_json(model: EntityModel, values: Mapping[str, Any], ctx: FieldContext, record_id: int, version: int) -> dict[str, Any]:
+    """What ``fields_only(record_json(...))`` gives for a record being written, without the stamps.
+
+    The bulk write builds it per record for the audit row and the event.
+    """
+    out: dict[str, Any] = {"id": record_id, "_version": version}
+    for key, f in model.fields.items():
+        value = values.get(key)
+        out[key] = None if value is None else f.type.to_json(value, f.spec, ctx)
     return out
 
 

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from .bulk_insert import JSONText, RowWriter, json_text
 from .db import utcnow
 from .models import AuditEntry
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import datetime
 
     from .actor import Actor
 
-__all__ = ["record"]
+__all__ = ["audit_values", "record", "record_batch", "record_many"]
 
 
 def record(
@@ -82,16 +84,49 @@ def audit_values(
     }
 
 
-_INSERT = insert(AuditEntry.__table__)
+_COLUMNS = ("workspace_id", "at", "actor_id", "actor_name", "object_type", "object_id", "action",
+            "before", "after", "request_id", "address")
+_WRITER = RowWriter(AuditEntry.__table__, _COLUMNS, encoded=("before", "after"))
 
 
 def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Write many audit rows (``audit_values``) in one statement: the bulk paths of the engines.
+    """Write many audit rows (``audit_values``) at once: the bulk paths of the engines.
 
-    A Core insert, so it runs at once in the caller's transaction (no ORM flush), in order.
+    Runs at once in the caller's transaction (no ORM flush), in order. ``before`` and
+    ``after`` may also be given as ``JSONText`` already (``bulk_insert.json_text``), which is
+    how a bulk write shares one encoding of a record between its audit row and its event.
     """
-    if rows:
-        session.execute(_INSERT, rows)
+    _WRITER.write(session, [
+        tuple(_encoded(row[c]) if c in ("before", "after") else row[c] for c in _COLUMNS) for row in rows
+    ])
+
+
+def record_batch(
+    session: Session,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    entries: Iterable[tuple[object, Any, Any]],
+    *,
+    workspace_id: int | None = None,
+    now: datetime | None = None,
+) -> None:
+    """``record_many`` for one action of one actor on many objects: ``entries`` of (object_id, before, after).
+
+    The parts every row shares are worked out once, which is what a bulk write of
+    thousands of records needs.
+    """
+    workspace = workspace_id if workspace_id is not None else actor.workspace_id
+    at, name = now or utcnow(), actor.display_name or actor.username
+    _WRITER.write(session, [
+        (workspace, at, actor.user_id, name, object_type, str(object_id), action,
+         _encoded(before), _encoded(after), actor.request_id, actor.address)
+        for object_id, before, after in entries
+    ])
+
+
+def _encoded(value: Any) -> JSONText:
+    return value if isinstance(value, JSONText) else json_text(value)
 
 
 @event.listens_for(Session, "before_flush")

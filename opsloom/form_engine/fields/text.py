@@ -127,6 +127,9 @@ def int_option(field: Mapping[str, Any], key: str, default: int | None) -> int |
 # ---------------------------------------------------------------------- text and textarea
 
 _LINE_BREAKS = re.compile(r"\r\n?")
+# Unicode's control (Cc: U+0000-001F, U+007F-009F) and surrogate (Cs) characters
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_MULTILINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @functools.lru_cache(maxsize=256)
@@ -216,14 +219,14 @@ class StringType(FieldType):
         text = value.strip()
         if self.multiline:
             text = _LINE_BREAKS.sub("\n", text)
-        for char in text:
-            if self.multiline and char in "\n\t":
-                continue
-            category = unicodedata.category(char)
-            if category in ("Cc", "Cs"):
-                if char in "\n\r":
-                    raise FieldValueError("contains a line break; this field takes a single line of text")
-                raise FieldValueError(f"contains a control character (U+{ord(char):04X}); remove it")
+            found = _CONTROL_MULTILINE.search(text)
+        else:
+            found = _CONTROL.search(text)
+        if found is not None:
+            char = found.group()
+            if char in "\n\r":
+                raise FieldValueError("contains a line break; this field takes a single line of text")
+            raise FieldValueError(f"contains a control character (U+{ord(char):04X}); remove it")
         return text
 
     def normalize(self, text: str, field: Mapping[str, Any], ctx: FieldContext) -> str:

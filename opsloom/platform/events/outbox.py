@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert
-
+from opsloom.platform.bulk_insert import JSONText, RowWriter, json_text
 from opsloom.platform.db import utcnow
 from opsloom.platform.models import OutboxEvent
 
@@ -102,10 +101,20 @@ def event_values(
     }
 
 
-_INSERT = insert(OutboxEvent.__table__)
+_COLUMNS = ("workspace_id", "type", "payload", "created_at", "request_id", "depth")
+_WRITER = RowWriter(OutboxEvent.__table__, _COLUMNS, encoded=("payload",))
 
 
 def emit_many(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Record many events (``event_values``) in the caller's transaction with one statement."""
-    if rows:
-        session.execute(_INSERT, rows)
+    """Record many events (``event_values``) in the caller's transaction at once.
+
+    A payload may be given as ``JSONText`` already (``bulk_insert.json_text``, with its
+    ``_actor``), which is how a bulk write shares one encoding of a record between its
+    audit row and its event.
+    """
+    _WRITER.write(session, [
+        (row["workspace_id"], row["type"],
+         row["payload"] if isinstance(row["payload"], JSONText) else json_text(row["payload"]),
+         row["created_at"], row["request_id"], row["depth"])
+        for row in rows
+    ])

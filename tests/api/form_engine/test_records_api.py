@@ -213,3 +213,37 @@ def test_a_user_field_can_default_to_the_creator(client: FlaskClient, admin: Mem
     other = client.post("/api/v1/apps/crm/records/ticket", json={"title": "t", "owner": None},
                         headers=admin.headers).get_json()
     assert other["owner"] is None  # an explicit empty value is kept
+
+
+def test_bulk_writes_the_same_audit_rows_and_events_as_single_creates(
+    client: FlaskClient, crm: Member, app: Flask
+) -> None:
+    """The bulk path encodes audit rows and events itself; they must be what a single create writes."""
+    values = {"name": "Wang", "spent": 1200.5, "birthday": "1990-05-01", "level": "vip", "vip_note": "王"}
+    single = _post(client, crm, values).get_json()["id"]
+    bulk = client.post(f"{URL}/bulk", json={"records": [values, {**values, "name": "Li"}]}, headers=crm.headers)
+    assert bulk.status_code == 200, bulk.get_json()
+    first, second = bulk.get_json()["created"]
+    assert single < first < second  # ids follow the order of the rows
+    with app.extensions["opsloom.db"].session_scope() as session:
+        audits = {int(a.object_id.rsplit("/", 1)[1]): a for a in session.scalars(select(AuditEntry).where(
+            AuditEntry.object_type == "record", AuditEntry.action == "create"))}
+        events = {e.payload["id"]: e for e in session.scalars(select(OutboxEvent).where(
+            OutboxEvent.type == "record.created"))}
+
+    def comparable(payload: dict[str, Any], record_id: int) -> dict[str, Any]:
+        # what differs between two records made from the same input: the id and the auto number
+        record = {**payload, "id": None, "code": None}
+        assert payload["id"] == record_id
+        return record
+
+    assert comparable(audits[first].after, first) == comparable(audits[single].after, single)
+    assert audits[first].object_id == f"crm/customer/{first}"
+    assert (audits[first].actor_id, audits[first].actor_name) == (audits[single].actor_id, audits[single].actor_name)
+    assert audits[first].before is None
+    assert audits[second].after["name"] == "Li"
+    bulk_event, single_event = events[first].payload, events[single].payload
+    assert comparable(bulk_event["record"], first) == comparable(single_event["record"], single)
+    assert {**bulk_event, "id": None, "record": None} == {**single_event, "id": None, "record": None}
+    assert bulk_event["_changed"] == sorted(["name", "spent", "birthday", "level", "vip_note", "code", "gap"])
+    assert events[first].workspace_id == events[single].workspace_id

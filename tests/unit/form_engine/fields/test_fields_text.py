@@ -673,3 +673,25 @@ def test_modules_stay_pure(module: Any) -> None:
     }
     allowed |= {"sqlalchemy", "sqlalchemy.dialects.postgresql", "sqlalchemy.types"}
     assert imported <= allowed, imported - allowed
+
+
+def test_text_refuses_exactly_unicodes_control_and_surrogate_characters() -> None:
+    """Every code point of category Cc or Cs is refused, any other is kept (tab and line breaks in a textarea)."""
+    import unicodedata
+
+    def accepted(ftype: FieldType, value: str) -> bool:
+        try:
+            ftype.coerce(value, {}, CTX)
+        except FieldValueError:
+            return False
+        return True
+
+    # Cc and Cs lie in the first plane; a sample of the others stands for the rest
+    for point in [*range(0x10000), *range(0x10000, 0x110000, 997), 0x1F600, 0x10FFFF]:
+        char = chr(point)
+        single = f"a{char}b"
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            assert not accepted(TEXT, single), hex(point)
+            assert accepted(TEXTAREA, single) == (char in "\n\t\r"), hex(point)
+        else:
+            assert accepted(TEXT, single), hex(point)

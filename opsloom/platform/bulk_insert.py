@@ -1,0 +1,161 @@
+"""Many rows into one table at the driver's speed: ``executemany`` of tuples on SQLite, ``COPY`` on PostgreSQL.
+
+SQLAlchemy's ``executemany`` builds a parameter dictionary per row and runs every value
+through the bind processors of its type; on the bulk paths (bulk record writes, their
+audit rows and events, imports) that costs more than the database's own work. A
+``RowWriter`` takes rows as tuples in a fixed column order, runs only the processors of
+the columns that have one (datetimes and JSON on SQLite), and JSON columns named
+``encoded`` take JSON text made by ``json_text``, so a record's JSON is encoded once for
+both its audit row and its event.
+
+It writes on the session's own connection, inside the caller's transaction and
+savepoints; a broken unique key raises SQLAlchemy's ``IntegrityError`` like any insert.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.types import JSON
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Dialect
+    from sqlalchemy.orm import Session
+
+__all__ = ["JSONText", "RowWriter", "json_text", "reserve_ids"]
+
+
+class JSONText(str):
+    """JSON already encoded (by ``json_text``): written as is where a JSON value is expected."""
+
+    __slots__ = ()
+
+
+# what the standard encoder refuses, orjson must refuse too (the fallback then raises the same error)
+_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def json_text(value: Any) -> JSONText:
+    """``value`` as compact JSON text (orjson; the standard encoder for what orjson refuses).
+
+    orjson refuses integers beyond 64 bits and non-string keys, which ``json`` accepts; a
+    record's ``json`` field may hold either, so the fallback keeps such values writable.
+    """
+    try:
+        return JSONText(orjson.dumps(value, option=_STRICT).decode())
+    except TypeError:
+        return JSONText(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+class RowWriter:
+    """INSERT many rows of ``columns`` into ``table``; build once per table and reuse.
+
+    Values are Python values as for a Core insert, except the JSON columns in ``encoded``,
+    which take JSON text (``json_text``). The writer keeps one plan per dialect.
+    """
+
+    def __init__(self, table: Table, columns: Sequence[str], *, encoded: Iterable[str] = ()) -> None:
+        unknown = [c for c in columns if c not in table.c]
+        if unknown:
+            raise ValueError(f"{table.name} has no column {', '.join(unknown)}")
+        self.table = table
+        self.columns = tuple(columns)
+        self.encoded = frozenset(encoded)
+        wrong = [c for c in self.encoded if not isinstance(table.c[c].type, JSON)]
+        if wrong:
+            raise ValueError(f"encoded columns must be JSON columns: {', '.join(wrong)}")
+        self._plans: dict[str, tuple[str, list[tuple[int, Callable[[Any], Any], bool]]]] = {}
+
+    def _plan(self, dialect: Dialect) -> tuple[str, list[tuple[int, Callable[[Any], Any], bool]]]:
+        plan = self._plans.get(dialect.name)
+        if plan is not None:
+            return plan
+        preparer = dialect.identifier_preparer
+        names = ", ".join(preparer.quote(c) for c in self.columns)
+        table = preparer.format_table(self.table)
+        if dialect.name == "postgresql":
+            sql = f"COPY {table} ({names}) FROM STDIN"
+        else:
+            marks = ", ".join("?" for _ in self.columns)
+            sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+        processors: list[tuple[int, Callable[[Any], Any], bool]] = []
+        for i, name in enumerate(self.columns):
+            if name in self.encoded:
+                continue
+            column_type = self.table.c[name].type.dialect_impl(dialect)
+            process = column_type.bind_processor(dialect)
+            if process is not None:
+                # a batch stamps its rows with a few datetimes: each is converted once
+                processors.append((i, process, _python_type(column_type) is datetime))
+        plan = (sql, processors)
+        self._plans[dialect.name] = plan
+        return plan
+
+    def write(self, session: Session, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` (tuples in ``columns`` order) in the session's transaction."""
+        if not rows:
+            return
+        connection = session.connection()
+        dialect = connection.dialect
+        sql, processors = self._plan(dialect)
+        if processors:
+            # column by column: map() over a column runs in C, a loop over rows would not
+            columns = list(zip(*rows, strict=True))
+            for i, process, few in processors:
+                column = columns[i]
+                if few:
+                    done = {value: process(value) for value in set(column)}
+                    columns[i] = tuple(map(done.__getitem__, column))
+                else:
+                    columns[i] = tuple(map(process, column))
+            rows = list(zip(*columns, strict=True))
+        driver = connection.connection.driver_connection
+        try:
+            if dialect.name == "postgresql":
+                with driver.cursor() as cursor, cursor.copy(sql) as copy:
+                    write_row = copy.write_row
+                    for row in rows:
+                        write_row(row)
+            else:
+                driver.executemany(sql, rows)
+        except dialect.loaded_dbapi.IntegrityError as error:
+            raise sa_exc.IntegrityError(sql, None, error) from error
+
+
+def _python_type(column_type: Any) -> type | None:
+    try:
+        return column_type.python_type
+    except NotImplementedError:
+        return None
+
+
+def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
+    """``count`` new primary keys of ``table`` for rows this transaction is about to insert.
+
+    PostgreSQL draws them from the column's sequence. SQLite transactions here begin with
+    ``BEGIN IMMEDIATE`` (see ``db.make_engine``), so no other writer can insert until this
+    one ends: the next ids after the current maximum are free, and they are the ones
+    SQLite would pick itself (the tables have no AUTOINCREMENT).
+    """
+    if count <= 0:
+        return []
+    connection = session.connection()
+    name = connection.dialect.identifier_preparer.format_table(table)
+    if connection.dialect.name == "postgresql":
+        sequence = connection.exec_driver_sql(
+            "SELECT pg_get_serial_sequence(%(table)s, 'id')", {"table": name}
+        ).scalar()
+        got = connection.exec_driver_sql(
+            "SELECT array_agg(nextval(%(sequence)s)) FROM generate_series(1, %(count)s)",
+            {"sequence": sequence, "count": count},
+        ).scalar()
+        return sorted(got)
+    top = connection.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {name}").scalar()
+    return list(range(top + 1, top + 1 + count))
