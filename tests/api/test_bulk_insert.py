@@ -83,7 +83,7 @@ def test_reserved_ids_are_new_ascending_and_used_by_explicit_inserts(items: Data
         assert reserve_ids(session, ITEMS, 0) == []
         session.execute(ITEMS.insert(), {"code": "after"})  # the table's own numbering goes on past them
     with items.session_scope() as session:
-        got = dict(session.execute(select(ITEMS.c.code, ITEMS.c.id)))
+        got = {row.code: row.id for row in session.execute(select(ITEMS.c.code, ITEMS.c.id))}
     assert [got[f"r{i}"] for i in ids] == ids
     assert got["first"] < ids[0]
     assert got["after"] > ids[-1]
