@@ -141,7 +141,8 @@ class BulkMixin:
         self, model: EntityModel, prepared: list[tuple[int, dict[str, Any]]]
     ) -> dict[int, tuple[dict[str, str], str]]:
         """Rows whose unique keys repeat an earlier row of the batch or a live record: index -> (errors, detail)."""
-        from sqlalchemy import tuple_
+        from sqlalchemy import any_, bindparam, tuple_
+        from sqlalchemy.dialects.postgresql import ARRAY
 
         found: dict[int, tuple[dict[str, str], str]] = {}
         table = model.table
@@ -161,9 +162,18 @@ class BulkMixin:
                 candidates.setdefault(value, []).append(i)
             values_list = list(candidates)
             cols = [table.c[k] for k in keys]
-            for start in range(0, len(values_list), 500):
-                chunk = values_list[start:start + 500]
-                condition = cols[0].in_([v[0] for v in chunk]) if len(cols) == 1 else tuple_(*cols).in_(chunk)
+            # PostgreSQL takes one key column's values as a single array parameter: thousands
+            # of IN parameters cost more to send and plan than the lookup itself
+            as_array = len(cols) == 1 and self.session.get_bind().dialect.name == "postgresql"
+            size = len(values_list) or 1 if as_array else 500
+            for start in range(0, len(values_list), size):
+                chunk = values_list[start:start + size]
+                if as_array:
+                    condition = cols[0] == any_(bindparam("keys", [v[0] for v in chunk], type_=ARRAY(cols[0].type)))
+                elif len(cols) == 1:
+                    condition = cols[0].in_([v[0] for v in chunk])
+                else:
+                    condition = tuple_(*cols).in_(chunk)
                 for row in self.session.execute(
                     select(table.c.id, *cols).where(table.c._deleted_at.is_(None), condition)
                 ):

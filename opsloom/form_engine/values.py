@@ -72,11 +72,13 @@ def _holds(compiled: expr.Compiled, data: Mapping[str, Any], ctx: FieldContext) 
 class _InputPlan:
     """What ``read_input`` needs of a model, worked out once per published version."""
 
-    __slots__ = ("conditional", "defaults", "required", "writable")
+    __slots__ = ("coercers", "conditional", "defaults", "required", "writable")
 
     def __init__(self, model: EntityModel) -> None:
         #: the fields a client may write (not computed), in the model's order
         self.writable = {key: f for key, f in model.fields.items() if not f.computed}
+        #: each writable field's ``coerce``, made once (``FieldType.coercer``)
+        self.coercers = {key: f.type.coercer(f.spec) for key, f in self.writable.items()}
         #: the fields whose value on a new record may not be None when not given
         self.defaults = [f for f in self.writable.values() if _may_default(f)]
         #: whether any field has a visibility or requirement condition
@@ -139,11 +141,12 @@ def read_input(
             errors[key] = "is computed and cannot be set"
     conditional = plan.conditional
     merged_json: dict[str, Any] = dict(existing or {}) if conditional else {}
+    coercers = plan.coercers
     for key, f in writable.items():
         if key not in raw:
             continue
         try:
-            value = f.type.coerce(raw[key], f.spec, ctx)
+            value = coercers[key](raw[key], ctx)
         except FieldValueError as exc:
             errors[key] = str(exc)
             cells = _cell_errors(f, raw[key], ctx)

@@ -125,7 +125,12 @@ def record_batch(
     ])
 
 
+_NULL = json_text(None)
+
+
 def _encoded(value: Any) -> JSONText:
+    if value is None:
+        return _NULL
     return value if isinstance(value, JSONText) else json_text(value)
 
 

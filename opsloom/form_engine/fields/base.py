@@ -170,6 +170,16 @@ class FieldType:
             return ""
         return str(self.to_json(value, field, ctx))
 
+    def coercer(self, field: Mapping[str, Any]) -> Callable[[Any, FieldContext], Any]:
+        """``coerce`` for one field, made once per published version: ``coercer(field)(value, ctx)``.
+
+        Bulk writes and imports coerce the same field thousands of times; a type whose
+        checks read several field properties may work them out here once. The result must
+        be exactly what ``coerce`` gives (or raises).
+        """
+        coerce = self.coerce
+        return lambda value, ctx: coerce(value, field, ctx)
+
     def is_empty(self, value: Any) -> bool:
         """Whether a coerced value counts as missing for ``required``."""
         return value is None or value == "" or value == [] or value == {}

@@ -21,7 +21,7 @@ from .base import FieldType, FieldValueError
 from .text import cell_text, describe_value, int_option, localized
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from sqlalchemy.types import TypeEngine
 
@@ -263,6 +263,23 @@ class SelectType(_OptionsType):
 
     def coerce(self, value: Any, field: Mapping[str, Any], ctx: FieldContext) -> Any:
         return None if value is None else self.check_value(value, field)
+
+    def coercer(self, field: Mapping[str, Any]) -> Callable[[Any, FieldContext], Any]:
+        if type(self).coerce is not SelectType.coerce:
+            return super().coercer(field)
+        allowed = frozenset(option_values(field))
+        check_value = self.check_value
+
+        def coerce(value: Any, ctx: FieldContext) -> Any:
+            if value is None:
+                return None
+            if isinstance(value, str):
+                text = value.strip()
+                if text in allowed:
+                    return text
+            return check_value(value, field)  # blank, or refused with the message
+
+        return coerce
 
     def parse_text(self, text: str, field: Mapping[str, Any], ctx: FieldContext) -> Any:
         raw = cell_text(text).strip()

@@ -27,7 +27,7 @@ from sqlalchemy import String, Text
 from .base import FieldType, FieldValueError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from sqlalchemy.types import TypeEngine
 
@@ -209,6 +209,28 @@ class StringType(FieldType):
         text = self.normalize(text, field, ctx)
         self.check_length(text, field)
         return text
+
+    def coercer(self, field: Mapping[str, Any]) -> Callable[[Any, FieldContext], Any]:
+        own = type(self)
+        if own.coerce is not StringType.coerce or own.check_length is not StringType.check_length:
+            return super().coercer(field)
+        high, low = self.max_length(field), self.min_length(field)
+        clean, normalize = self.clean, self.normalize
+
+        def coerce(value: Any, ctx: FieldContext) -> Any:
+            if value is None:
+                return None
+            if not isinstance(value, str):
+                raise FieldValueError(f"expects text; got {describe_value(value)}")
+            text = clean(value)
+            if not text:
+                return None
+            text = normalize(text, field, ctx)
+            if len(text) > high or (low is not None and len(text) < low):
+                self.check_length(text, field)  # raises with the message
+            return text
+
+        return coerce
 
     def clean(self, value: str) -> str:
         """``value`` trimmed, with Windows line breaks unified; control characters are refused.

@@ -695,3 +695,29 @@ def test_text_refuses_exactly_unicodes_control_and_surrogate_characters() -> Non
             assert accepted(TEXTAREA, single) == (char in "\n\t\r"), hex(point)
         else:
             assert accepted(TEXT, single), hex(point)
+
+
+COERCER_FIELDS: list[tuple[Mapping[str, Any], list[Any]]] = [
+    ({"max_length": 5, "min_length": 2}, ["ab", " abc ", "a", "abcdef", "", "  ", None, 3, ["a"], "a\x00b", "a\nb"]),
+    ({"options": ["gold", {"value": "vip", "label": "VIP"}], "region": "any", "max_length": 12},
+     ["gold", " vip ", "VIP", "", None, 7, "13812345678", "+86 138 1234 5678", "x@Example.COM", "https://a.cn",
+      "nope", "line\r\nbreak"]),
+    ({}, ["2026-02-30", "12:30", 1.5, True, {"a": 1}, [1, 2], "<b>x</b><script>1</script>", "0x10", "1e400"]),
+]
+
+
+@pytest.mark.parametrize("ftype", ALL_TYPES, ids=lambda t: t.name)
+def test_a_fields_coercer_gives_exactly_what_coerce_gives(ftype: FieldType) -> None:
+    """Bulk writes use ``coercer``; it must agree with ``coerce`` value for value and message for message."""
+
+    def outcome(run: Any) -> tuple[str, Any]:
+        try:
+            return "ok", run()
+        except FieldValueError as exc:
+            return "error", str(exc)
+
+    for field, samples in COERCER_FIELDS:
+        coerce = ftype.coercer(field)
+        for value in samples:
+            expected = outcome(lambda v=value: ftype.coerce(v, field, CTX))
+            assert outcome(lambda v=value: coerce(v, CTX)) == expected, (field, value)
