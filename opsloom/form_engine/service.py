@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from opsloom.platform.audit import audit_values, record_many
-from opsloom.platform.bulk_insert import JSONText, json_text
+from opsloom.platform.audit import audit_rows, audit_values, record_many
+from opsloom.platform.bulk_insert import JSONText, json_text, write_together
 from opsloom.platform.db import utcnow
 from opsloom.platform.errors import (
     Conflict,
@@ -28,7 +28,7 @@ from opsloom.platform.errors import (
     PermissionDenied,
     ValidationError,
 )
-from opsloom.platform.events import emit_many, event_values
+from opsloom.platform.events import emit_many, event_rows, event_values
 from opsloom.platform.models import Department, Membership
 
 from .fields.base import FieldContext
@@ -425,10 +425,13 @@ class RecordService(AccessMixin, ComputedMixin, BulkMixin, QueryMixin):
         row = {"id": record_id, **system, "_deleted_at": None, **values}
         out = self.raw_json(model, row)
         changed = sorted(k for k in values if values[k] is not None)
-        audit(self.session, self.actor, "create", "record", self._object_id(model, record_id),
-              after=fields_only(out), workspace_id=self.app.workspace_id, now=self.now)
         self._propagate(model, record_id, None, row)
-        self._emit(model, "record.created", record_id, new=out, old=None, changed=changed)
+        # the audit row and the event in one go (one round trip on PostgreSQL)
+        write_together(self.session, [
+            audit_rows([audit_values(self.actor, "create", "record", self._object_id(model, record_id),
+                                     after=fields_only(out), workspace_id=self.app.workspace_id, now=self.now)]),
+            event_rows([self._event(model, "record.created", record_id, new=out, old=None, changed=changed)]),
+        ])
         return self.present(model, out)
 
     def _emit(self, model: EntityModel, event: str, record_id: int, *, new: Any, old: Any, changed: list[str]) -> None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from .actor import Actor
 
-__all__ = ["audit_values", "record", "record_batch", "record_many"]
+__all__ = ["audit_rows", "audit_values", "record", "record_batch", "record_many"]
 
 
 def record(
@@ -96,9 +96,16 @@ def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
     ``after`` may also be given as ``JSONText`` already (``bulk_insert.json_text``), which is
     how a bulk write shares one encoding of a record between its audit row and its event.
     """
-    _WRITER.write(session, [
-        tuple(_encoded(row[c]) if c in ("before", "after") else row[c] for c in _COLUMNS) for row in rows
-    ])
+    _WRITER.write(session, audit_rows(rows)[1])
+
+
+def audit_rows(rows: list[dict[str, Any]]) -> tuple[RowWriter, list[tuple[Any, ...]]]:
+    """``rows`` (``audit_values``) ready for ``bulk_insert.write_together``.
+
+    A record write sends its audit row and its event together: one round trip on PostgreSQL.
+    """
+    return _WRITER, [tuple(_encoded(row[c]) if c in ("before", "after") else row[c] for c in _COLUMNS)
+                     for row in rows]
 
 
 def record_batch(

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
     from sqlalchemy.orm import Session
 
-__all__ = ["JSONText", "RowWriter", "json_text", "reserve_ids"]
+__all__ = ["JSONText", "RowWriter", "json_text", "reserve_ids", "write_together"]
 
 
 class JSONText(str):
@@ -71,20 +71,18 @@ class RowWriter:
         wrong = [c for c in self.encoded if not isinstance(table.c[c].type, JSON)]
         if wrong:
             raise ValueError(f"encoded columns must be JSON columns: {', '.join(wrong)}")
-        self._plans: dict[str, tuple[str, list[tuple[int, Callable[[Any], Any], bool]]]] = {}
+        self._plans: dict[str, _Plan] = {}
 
-    def _plan(self, dialect: Dialect) -> tuple[str, list[tuple[int, Callable[[Any], Any], bool]]]:
+    def _plan(self, dialect: Dialect) -> _Plan:
         plan = self._plans.get(dialect.name)
         if plan is not None:
             return plan
         preparer = dialect.identifier_preparer
         names = ", ".join(preparer.quote(c) for c in self.columns)
         table = preparer.format_table(self.table)
-        if dialect.name == "postgresql":
-            sql = f"COPY {table} ({names}) FROM STDIN"
-        else:
-            marks = ", ".join("?" for _ in self.columns)
-            sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+        mark = "%s" if dialect.name == "postgresql" else "?"
+        insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join(mark for _ in self.columns)})"
+        copy = f"COPY {table} ({names}) FROM STDIN" if dialect.name == "postgresql" else None
         processors: list[tuple[int, Callable[[Any], Any], bool]] = []
         for i, name in enumerate(self.columns):
             if name in self.encoded:
@@ -94,39 +92,77 @@ class RowWriter:
             if process is not None:
                 # a batch stamps its rows with a few datetimes: each is converted once
                 processors.append((i, process, _python_type(column_type) is datetime))
-        plan = (sql, processors)
-        self._plans[dialect.name] = plan
+        plan = self._plans[dialect.name] = _Plan(insert, copy, processors)
         return plan
+
+    def _processed(self, plan: _Plan, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+        if not plan.processors:
+            return rows
+        # column by column: map() over a column runs in C, a loop over rows would not
+        columns = list(zip(*rows, strict=True))
+        for i, process, few in plan.processors:
+            column = columns[i]
+            if few:
+                done = {value: process(value) for value in set(column)}
+                columns[i] = tuple(map(done.__getitem__, column))
+            else:
+                columns[i] = tuple(map(process, column))
+        return list(zip(*columns, strict=True))
 
     def write(self, session: Session, rows: Sequence[Sequence[Any]]) -> None:
         """Insert ``rows`` (tuples in ``columns`` order) in the session's transaction."""
-        if not rows:
+        write_together(session, [(self, rows)])
+
+
+class _Plan:
+    __slots__ = ("copy", "insert", "processors")
+
+    def __init__(self, insert: str, copy: str | None, processors: list[tuple[int, Callable[[Any], Any], bool]]) -> None:
+        self.insert, self.copy, self.processors = insert, copy, processors
+
+
+#: below this many rows PostgreSQL gets INSERTs in one pipeline: COPY costs more round trips than it saves
+COPY_FROM = 64
+
+
+def write_together(session: Session, batches: Sequence[tuple[RowWriter, Sequence[Sequence[Any]]]]) -> None:
+    """Several writers' rows in one go: a record's audit row and its event, say.
+
+    On PostgreSQL small batches go out in one pipeline (one round trip for all of them)
+    and big ones by COPY; SQLite runs one ``executemany`` per batch.
+    """
+    batches = [(writer, rows) for writer, rows in batches if rows]
+    if not batches:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    driver = connection.connection.driver_connection
+    work = []
+    for writer, rows in batches:
+        plan = writer._plan(dialect)
+        work.append((plan, writer._processed(plan, rows)))
+    sql = work[0][0].insert
+    try:
+        if dialect.name != "postgresql":
+            for plan, rows in work:
+                sql = plan.insert
+                driver.executemany(sql, rows)
             return
-        connection = session.connection()
-        dialect = connection.dialect
-        sql, processors = self._plan(dialect)
-        if processors:
-            # column by column: map() over a column runs in C, a loop over rows would not
-            columns = list(zip(*rows, strict=True))
-            for i, process, few in processors:
-                column = columns[i]
-                if few:
-                    done = {value: process(value) for value in set(column)}
-                    columns[i] = tuple(map(done.__getitem__, column))
-                else:
-                    columns[i] = tuple(map(process, column))
-            rows = list(zip(*columns, strict=True))
-        driver = connection.connection.driver_connection
-        try:
-            if dialect.name == "postgresql":
+        small = [(plan, rows) for plan, rows in work if len(rows) < COPY_FROM]
+        if small:
+            with driver.pipeline(), driver.cursor() as cursor:
+                for plan, rows in small:
+                    sql = plan.insert
+                    cursor.executemany(sql, rows)
+        for plan, rows in work:
+            if len(rows) >= COPY_FROM and plan.copy is not None:
+                sql = plan.copy
                 with driver.cursor() as cursor, cursor.copy(sql) as copy:
                     write_row = copy.write_row
                     for row in rows:
                         write_row(row)
-            else:
-                driver.executemany(sql, rows)
-        except dialect.loaded_dbapi.IntegrityError as error:
-            raise sa_exc.IntegrityError(sql, None, error) from error
+    except dialect.loaded_dbapi.IntegrityError as error:
+        raise sa_exc.IntegrityError(sql, None, error) from error
 
 
 def _python_type(column_type: Any) -> type | None:

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .handlers import Handler, HandlerContext, subscribe, subscriptions
-from .outbox import Event, emit, emit_many, event_values
+from .outbox import Event, emit, emit_many, event_rows, event_values
 
-__all__ = ["Event", "Handler", "HandlerContext", "emit", "emit_many", "event_values", "subscribe", "subscriptions"]
+__all__ = ["Event", "Handler", "HandlerContext", "emit", "emit_many", "event_rows", "event_values", "subscribe", "subscriptions"]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from opsloom.platform.actor import Actor
 
-__all__ = ["Event", "emit", "emit_many", "event_values"]
+__all__ = ["Event", "emit", "emit_many", "event_rows", "event_values"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +112,14 @@ def emit_many(session: Session, rows: list[dict[str, Any]]) -> None:
     ``_actor``), which is how a bulk write shares one encoding of a record between its
     audit row and its event.
     """
-    _WRITER.write(session, [
+    _WRITER.write(session, event_rows(rows)[1])
+
+
+def event_rows(rows: list[dict[str, Any]]) -> tuple[RowWriter, list[tuple[Any, ...]]]:
+    """``rows`` (``event_values``) ready for ``bulk_insert.write_together``."""
+    return _WRITER, [
         (row["workspace_id"], row["type"],
          row["payload"] if isinstance(row["payload"], JSONText) else json_text(row["payload"]),
          row["created_at"], row["request_id"], row["depth"])
         for row in rows
-    ])
+    ]

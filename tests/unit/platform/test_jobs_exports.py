@@ -17,7 +17,8 @@ def test_jobs_exports() -> None:
 
 def test_events_exports() -> None:
     assert sorted(events.__all__) == [
-        "Event", "Handler", "HandlerContext", "emit", "emit_many", "event_values", "subscribe", "subscriptions",
+        "Event", "Handler", "HandlerContext", "emit", "emit_many", "event_rows", "event_values", "subscribe",
+        "subscriptions",
     ]
     assert all(hasattr(events, name) for name in events.__all__)
 
