@@ -29,6 +29,7 @@ from opsloom.platform.errors import NotFound, PermissionDenied, ValidationError
 from opsloom.platform.events import emit
 
 from .fields.structured import format_size
+from .file_access import may_download
 from .file_rules import INLINE_TYPES, content_type_for, safe_filename
 from .models import StoredFile
 
@@ -227,7 +228,10 @@ class FileService:
 
     # ------------------------------------------------------------------ download
     def download(self, file_id: int) -> Download:
-        """File ``file_id`` of this app, when the actor may read its entity and see its field.
+        """File ``file_id`` of this app, when the actor may read its entity, see its field and a record holding it.
+
+        See ``file_access``: unless the actor's read scope covers every record or the actor
+        uploaded it, a record within the scope must hold the file.
 
         :raises NotFound: no such file in this app (another workspace's or app's file is
             not found either), its entity is gone, or its bytes are missing from disk.
@@ -255,6 +259,9 @@ class FileService:
                 f"File {file_id} belongs to field {row.field_key!r} of {row.entity_key}, which is hidden from your roles.",
                 field=row.field_key,
             )
+        if not may_download(records, model, row):
+            # as if it did not exist: the id of a file on a record out of scope tells nothing
+            raise NotFound(f"There is no file {file_id} in app {app.key!r}.")
         path = self.store.blob_path(row.sha256)
         if not path.is_file():
             raise NotFound(

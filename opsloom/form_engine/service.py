@@ -32,6 +32,7 @@ from opsloom.platform.events import emit_many, event_rows, event_values
 from opsloom.platform.models import Department, Membership
 
 from .fields.base import FieldContext
+from .file_access import file_errors
 from .masks import mask_text
 from .models import EntityTable, StoredFile
 from .registry import field_types, model_for_row
@@ -376,7 +377,7 @@ class RecordService(AccessMixin, ComputedMixin, BulkMixin, QueryMixin):
         self.require(entity, "create")
         self._check_writable(model, raw, creating=True)
         found = read_input(model, raw, self.ctx, user=self.actor.as_expr_user())
-        self._raise_invalid(model, found.errors)
+        self._raise_invalid(model, found.errors or file_errors(self, model, found.values, None))
         values = found.values
         self._compute(model, values, None)
         return self._insert(model, values)
@@ -498,7 +499,7 @@ class RecordService(AccessMixin, ComputedMixin, BulkMixin, QueryMixin):
         old = self.raw_json(model, current)
         found = read_input(model, raw, self.ctx, existing=old, user=self.actor.as_expr_user(),
                            ignore=frozenset({"_version"}))
-        self._raise_invalid(model, found.errors)
+        self._raise_invalid(model, found.errors or file_errors(self, model, found.values, current))
         values = found.values
         self._compute(model, values, current)
         changed = sorted(k for k, v in values.items() if _differs(v, current.get(k)))

@@ -12,6 +12,7 @@ from opsloom.platform.bulk_insert import RowWriter, json_text, reserve_ids
 from opsloom.platform.errors import Conflict, NotFound, OpsloomError, PermissionDenied, ValidationError
 from opsloom.platform.events import emit_many
 
+from .file_access import file_errors
 from .values import fields_json, read_input
 
 if TYPE_CHECKING:
@@ -54,8 +55,9 @@ class BulkMixin:
         for i, raw in enumerate(rows):
             self._check_writable(model, raw, creating=True)
             found = read_input(model, raw, self.ctx, user=user)
-            if found.errors:
-                errors.update({f"{i}/{k}": v for k, v in found.errors.items()})
+            problems = found.errors or file_errors(self, model, found.values, None)  # type: ignore[arg-type]
+            if problems:
+                errors.update({f"{i}/{k}": v for k, v in problems.items()})
                 continue
             prepared.append((i, found.values))
         if errors and not skip_invalid:

@@ -354,7 +354,53 @@ def test_downloads_need_read_rights_and_a_visible_field(
         client.get(f"/api/v1/apps/crm/files/{contract['id']}", headers=staff.headers), 403
     )
     assert hidden["field"] == "contract"
+    # the photo is on no record the staff member may read (their scope is "own")
+    assert_problem(client.get(f"/api/v1/apps/crm/files/{photo['id']}", headers=staff.headers), 404)
+    grant(client, crm, {"entity:crm.doc": {"read": "all", "fields": {"contract": "hidden"}}})
     assert client.get(f"/api/v1/apps/crm/files/{photo['id']}", headers=staff.headers).data == PNG
+
+
+def test_a_scoped_role_downloads_only_files_of_records_in_its_scope(
+    client: FlaskClient, crm: Member, staff: Member
+) -> None:
+    theirs = uploaded(client, crm, "contract", "boss.pdf", PDF)
+    made = client.post(RECORDS.format(app="crm"), json={"title": "boss", "contract": [theirs["id"]]},
+                       headers=crm.headers)
+    assert made.status_code == 201, made.get_json()
+    grant(client, crm, {"entity:crm.doc": {"read": "own", "create": "all", "update": "own"}})
+    # a file on a record out of scope is not found, as if it did not exist
+    assert_problem(client.get(f"/api/v1/apps/crm/files/{theirs['id']}", headers=staff.headers), 404)
+    mine = uploaded(client, staff, "contract", "mine.pdf", PDF + b"mine")
+    # the uploader sees an upload before it is on a record (the form shows it)
+    assert client.get(f"/api/v1/apps/crm/files/{mine['id']}", headers=staff.headers).status_code == 200
+    own = client.post(RECORDS.format(app="crm"), json={"title": "mine", "contract": [mine["id"]]},
+                      headers=staff.headers)
+    assert own.status_code == 201, own.get_json()
+    assert client.get(f"/api/v1/apps/crm/files/{mine['id']}", headers=staff.headers).data == PDF + b"mine"
+    # nor can a guessed id be attached to one's own record to read it through that record
+    stolen = client.post(RECORDS.format(app="crm"), json={"title": "x", "contract": [theirs["id"]]},
+                         headers=staff.headers)
+    assert "not one you uploaded or can see" in assert_problem(stolen, 422)["errors"]["contract"]
+    bulk = client.post(f"{RECORDS.format(app='crm')}/bulk", json={"records": [{"title": "x", "contract": [theirs["id"]]}]},
+                       headers=staff.headers)
+    assert "0/contract" in assert_problem(bulk, 422)["errors"]
+
+
+def test_a_file_goes_only_into_the_field_it_was_uploaded_for(
+    client: FlaskClient, crm: Member, staff: Member, snapshot: Any
+) -> None:
+    note = uploaded(client, crm, "notes", "a.pdf", PDF)
+    before = snapshot()
+    moved = client.post(RECORDS.format(app="crm"), json={"title": "t", "contract": [note["id"]]}, headers=crm.headers)
+    assert "uploaded for another field" in assert_problem(moved, 422)["errors"]["contract"]
+    assert snapshot() == before
+    # a record keeps the files it holds whoever uploaded them: a PATCH may send them back
+    record = client.post(RECORDS.format(app="crm"), json={"title": "t", "notes": [note["id"]]},
+                         headers=crm.headers).get_json()
+    grant(client, crm, {"entity:crm.doc": {"read": "all", "update": "all"}})
+    patched = client.patch(f"{RECORDS.format(app='crm')}/{record['id']}",
+                           json={"_version": 1, "title": "u", "notes": record["notes"]}, headers=staff.headers)
+    assert patched.status_code == 200, patched.get_json()
 
 
 def test_signed_in_browsers_download_with_their_session(client: FlaskClient, crm: Member) -> None:
