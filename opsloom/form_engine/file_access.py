@@ -26,10 +26,10 @@ if TYPE_CHECKING:
     from .model import EntityModel
     from .service import RecordService
 
-__all__ = ["file_errors", "held_in_scope", "may_download"]
+__all__ = ["file_errors", "held_in_scope", "holds_file", "may_download"]
 
 
-def _holds(model: EntityModel, field_key: str, file_id: int, dialect: str) -> ColumnElement[bool]:
+def holds_file(model: EntityModel, field_key: str, file_id: int, dialect: str) -> ColumnElement[bool]:
     """SQL: the record's ``field_key`` (a JSON list of file refs) holds a ref to ``file_id``."""
     column = model.table.c[field_key]
     if dialect == "postgresql":
@@ -48,7 +48,7 @@ def held_in_scope(records: RecordService, model: EntityModel, field_key: str, fi
     if field_key not in model.table.c:
         return False
     dialect = records.session.get_bind().dialect.name
-    stmt = select(model.table.c.id).where(_holds(model, field_key, file_id, dialect)).limit(1)
+    stmt = select(model.table.c.id).where(holds_file(model, field_key, file_id, dialect)).limit(1)
     scope = records.scope_condition(model.key, "read")
     if scope is not None:
         stmt = stmt.where(scope)

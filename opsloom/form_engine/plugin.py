@@ -31,6 +31,7 @@ def opsloom_register_field_types() -> Iterable[Any]:
 
 @hookimpl
 def opsloom_register_blueprints() -> Iterable[Any]:
+    from . import cleanup  # noqa: F401  (registers the periodic clean-up task)
     from .api import blp as records_api
     from .dedup_api import blp as dedup_api
     from .designer_api import blp as designer_api

@@ -1,4 +1,4 @@
-"""CLI glue: ``opsloom worker [--burst] [--queues ...]`` and ``opsloom scheduler tick``."""
+"""CLI glue: ``opsloom worker [--burst] [--queues ...]``, ``opsloom scheduler tick|list|run TASK``."""
 
 from __future__ import annotations
 
@@ -74,3 +74,41 @@ def scheduler_tick() -> None:
     for result in results:
         line = f"{result.task} @ {result.slot.isoformat()}: {result.outcome}"
         click.echo(f"{line} ({result.result})" if result.result else line)
+
+
+@scheduler.command("list")
+def scheduler_list() -> None:
+    """List the periodic tasks and when they run."""
+    from opsloom.platform.cli import load_app
+
+    from .scheduler import _ensure_builtin_tasks, tasks
+
+    app = load_app()  # plugins register their tasks while the app is made
+    app.extensions["opsloom.db"].dispose()
+    _ensure_builtin_tasks()
+    for task in sorted(tasks, key=lambda t: t.name):
+        when = f"every {task.every:g}s" if task.every is not None else f"cron {task.cron} (UTC)"
+        click.echo(f"{task.name}: {when}{'' if task.inline else ', as a job'}")
+
+
+@scheduler.command("run")
+@click.argument("task")
+def scheduler_run(task: str) -> None:
+    """Run periodic task TASK now, in this process, outside its schedule."""
+    from opsloom.platform.cli import fail, load_app
+
+    from .scheduler import run_now, tasks
+
+    app = load_app()
+    try:
+        result = run_now(app, task)
+    except KeyError:
+        names = ", ".join(sorted(t.name for t in tasks))
+        fail(f"There is no periodic task {task!r} (the tasks: {names}).")
+        return
+    finally:
+        app.extensions["opsloom.db"].dispose()
+    line = f"{result.task}: {result.outcome}"
+    click.echo(f"{line} ({result.result})" if result.result else line)
+    if result.outcome == "failed":
+        raise SystemExit(1)

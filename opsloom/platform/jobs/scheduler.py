@@ -204,6 +204,21 @@ def _enqueue(app: Flask, runtime: JobRuntime, task: Task, slot: datetime) -> Tic
     return TickResult(task.name, slot, "enqueued")
 
 
+def run_now(app: Flask, name: str, now: datetime | None = None) -> TickResult:
+    """Run periodic task ``name`` in this process now, outside its schedule (``opsloom scheduler run``).
+
+    No slot is claimed: the scheduled runs go on as before. :raises KeyError: no such task.
+    """
+    _ensure_builtin_tasks()
+    task = next((t for t in tasks if t.name == name), None)
+    if task is None:
+        raise KeyError(name)
+    runtime = get_runtime(app)
+    now = now or runtime.now()
+    outcome, result = _call(task, TaskContext(app=app, runtime=runtime, now=now, slot=now))
+    return TickResult(task.name, now, outcome, result)
+
+
 def _run_inline(app: Flask, task: Task, now: datetime, slot: datetime) -> TickResult:
     ctx = TaskContext(app=app, runtime=get_runtime(app), now=now, slot=slot)
     outcome, result = _call(task, ctx)
