@@ -153,7 +153,7 @@ class BulkMixin:
             candidates: dict[tuple[Any, ...], list[int]] = {}
             for i, values in prepared:
                 value = (values.get(keys[0]),) if len(keys) == 1 else tuple(values.get(k) for k in keys)
-                if any(v is None for v in value) or i in found:
+                if None in value or i in found:
                     continue
                 if value in seen:
                     shown = ", ".join(f"{k} {self._shown(model, k, values[k])}" for k in keys)
@@ -226,12 +226,16 @@ class BulkMixin:
                     for target in values.get(f.key) or []
                 ])
         audits, events, stored = [], [], []
+        changed_json: dict[tuple[str, ...], str] = {}  # rows of a batch mostly fill the same fields
         event_head = self._event_head(model, "record.created")
         object_prefix = self._object_id(model, "")
         for record_id, (_i, values) in zip(ids, prepared, strict=True):
             encoded = json_text(fields_json(model, values, self.ctx, record_id, 1))
             audits.append((object_prefix + str(record_id), None, encoded))
-            changed = json_text(sorted(k for k in values if values[k] is not None))
+            given = tuple(k for k, v in values.items() if v is not None)
+            changed = changed_json.get(given)
+            if changed is None:
+                changed = changed_json[given] = json_text(sorted(given))
             events.append(event_head(record_id, encoded, "null", changed))
             if dependents:
                 stored.append({"id": record_id, **values})

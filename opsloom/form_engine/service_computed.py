@@ -40,6 +40,8 @@ class ComputedMixin:
         only: set[str] | None = None,
     ) -> None:
         """Fill auto numbers (create only), formulas, lookups and rollups from the merged record."""
+        if not model.computed_order:
+            return
         from .fields import computed as computed_types
 
         merged = dict(current or {})
