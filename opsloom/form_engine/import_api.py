@@ -126,7 +126,11 @@ def start_import(
         )  # type: ignore[attr-defined]
         return report(records.app.key, run), 202
     run = run_now(service, entity, sheet, options, file_name=file_name, folder=folder)
-    return report(records.app.key, run), 200
+    body = report(records.app.key, run)
+    # names found in user, department and relation columns ("Wang Fang" -> user 7), so a dry run shows them;
+    # not kept in the run's log row, so a background run's report has none
+    body["resolved"] = service.resolved
+    return body, 200
 
 
 @blp.route("/apps/<app_key>/records/<entity>/import", methods=["POST"])

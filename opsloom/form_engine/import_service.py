@@ -21,6 +21,7 @@ from opsloom.platform.errors import OpsloomError, PermissionDenied, ValidationEr
 
 from .fields.base import FieldValueError
 from .fields.text import cell_text
+from .import_refs import RefResolver
 from .imports import RowError, convert_row, importable_fields, suggest_mapping
 from .values import read_input
 
@@ -178,6 +179,8 @@ class ImportService:
         self.records = records
         self.session = records.session
         self.batch_size = batch_size
+        #: names the last run resolved in reference columns, by field key (see ``RefResolver.resolved``)
+        self.resolved: dict[str, list[dict[str, Any]]] = {}
 
     # ------------------------------------------------------------ checks
     def check_rights(self, entity: str, options: ImportOptions) -> EntityModel:
@@ -295,8 +298,13 @@ class ImportService:
         ctx = self.records.ctx
         user = self.records.actor.as_expr_user()
         sample = []
-        for number, cells in list(sheet.records())[:rows]:
-            values, errors = convert_row(cells, mapping, model, ctx, number)
+        shown_rows = list(sheet.records())[:rows]
+        refs = RefResolver(self.records, model, mapping)
+        refs.prepare(shown_rows)
+        convert = refs.converters()
+        columns = {k: c for c, k in mapping.items() if k}
+        for number, cells in shown_rows:
+            values, errors = convert_row(cells, mapping, model, ctx, number, convert)
             found = read_input(model, values, ctx, user=user)
             errors += self._field_errors(found.errors, mapping, number, skip={e.field for e in errors})
             shown = {
@@ -310,6 +318,12 @@ class ImportService:
                     "cells": {c: cell_text(v) for c, v in cells.items()},
                     "values": shown,
                     "errors": [e.as_json() for e in errors],
+                    # names found in reference columns: [{text, id, by, target}] per field
+                    "resolved": {
+                        key: found
+                        for key in refs.fields
+                        if key in shown and (found := refs.explain(key, cells.get(columns[key])))
+                    },
                 }
             )
         mapped = {key for key in mapping.values() if key}
@@ -355,6 +369,8 @@ class ImportService:
                 "The file has a header but no rows to import.", errors={"file": "has no rows"}
             )
         outcome = ImportOutcome(total=sheet.total)
+        refs = RefResolver(self.records, model, mapping)
+        self.resolved = refs.resolved
         atomic = options.mode == "all_or_nothing" or options.dry_run
         savepoint = self.session.begin_nested() if atomic else None
         try:
@@ -362,12 +378,12 @@ class ImportService:
             for number, cells in sheet.records():
                 batch.append((number, cells))
                 if len(batch) >= self.batch_size:
-                    self._batch(model, mapping, options, batch, outcome, error_file)
+                    self._batch(model, mapping, options, batch, outcome, error_file, refs)
                     batch = []
                     if on_batch is not None:
                         on_batch(outcome)
             if batch:
-                self._batch(model, mapping, options, batch, outcome, error_file)
+                self._batch(model, mapping, options, batch, outcome, error_file, refs)
             keep = not options.dry_run and not (options.mode == "all_or_nothing" and outcome.failed)
             if savepoint is not None:
                 if keep:
@@ -391,8 +407,11 @@ class ImportService:
         rows: list[tuple[int, dict[str, Any]]],
         outcome: ImportOutcome,
         error_file: ErrorFile | None,
+        refs: RefResolver,
     ) -> None:
         ctx = self.records.ctx
+        refs.prepare(rows)  # names in reference columns: one query per kind of reference, not per row
+        convert = refs.converters()
         failures: list[tuple[int, Mapping[str, Any], list[RowError]]] = []
 
         def fail(cells: Mapping[str, Any], errors: list[RowError]) -> None:
@@ -400,11 +419,12 @@ class ImportService:
 
         ready: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
         for number, cells in rows:
-            values, errors = convert_row(cells, mapping, model, ctx, number)
+            values, errors = convert_row(cells, mapping, model, ctx, number, convert)
             if errors:
                 fail(cells, errors)
             else:
                 ready.append((number, cells, values))
+        refs.warm(values for _n, _c, values in ready)
         if options.upsert_key:
             self._upsert(model, mapping, options.upsert_key, ready, outcome, fail)
         else:

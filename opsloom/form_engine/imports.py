@@ -22,7 +22,7 @@ from opsloom.platform.errors import ValidationError
 from .fields.base import FieldValueError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from .fields.base import FieldContext
     from .model import EntityModel
@@ -266,8 +266,13 @@ def convert_row(
     model: EntityModel,
     ctx: FieldContext,
     row: int,
+    convert: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> tuple[dict[str, Any], list[RowError]]:
     """One row's mapped cells through each field type's ``parse_text``: record input and the cells' errors.
+
+    ``convert`` replaces ``parse_text`` for some fields (field key -> cell -> value, raising
+    ``FieldValueError``): the import service resolves names in reference columns that way
+    (``import_refs``), which needs the database this module may not touch.
 
     An empty cell gives no key at all, so a new record takes the field's default and an
     upsert leaves the stored value alone.
@@ -281,8 +286,9 @@ def convert_row(
         if _blank(cell):
             continue
         f = model.fields[key]
+        own = convert.get(key) if convert else None
         try:
-            value = f.type.parse_text(cell, f.spec, ctx)
+            value = own(cell) if own is not None else f.type.parse_text(cell, f.spec, ctx)
         except FieldValueError as exc:
             errors.append(RowError(row, column, str(exc), key))
             continue
