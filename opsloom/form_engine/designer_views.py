@@ -17,7 +17,6 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext
 from sqlalchemy import select
 
-from opsloom.platform import expr
 from opsloom.platform.db import request_session
 from opsloom.platform.definitions import service as definitions
 from opsloom.platform.definitions.diff import diff
@@ -30,7 +29,7 @@ from opsloom.platform.web.guards import admin_required, page_actor
 from opsloom.platform.web.i18n import label_text, locale_code
 from opsloom.platform.web.sections import AppLink, AppSection, register_app_section
 
-from .designer_api import palette
+from .designer_api import condition_texts, palette
 
 if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
@@ -155,6 +154,23 @@ def _messages() -> dict[str, str]:
         "hint_formula": gettext('Excel-like, e.g. IF(level = "vip", 0, 10000 - total_spent).'),
         "hint_visible_if": gettext("A condition; the field shows only while it is true. Empty: always."),
         "hint_required_if": gettext("A condition; the field must be filled while it is true. Empty: never."),
+        # renaming a field key: what the panel says about the references rewritten with it
+        "renaming": gettext("Renaming %(old)s to %(new)s…"),
+        "renamed": gettext("Renamed %(old)s to %(new)s and rewrote: %(places)s. The draft is saved."),
+        "renamedAlone": gettext("Renamed %(old)s to %(new)s; nothing else named it. The draft is saved."),
+        "renameFailed": gettext("%(old)s was not renamed everywhere: %(reason)s"),
+        "renameElsewhere": gettext("Other entities still use the old key %(old)s; update them: %(places)s."),
+        "place_formula": gettext("the formula of %(field)s"),
+        "place_expr": gettext("the formula of %(field)s"),
+        "place_visible_if": gettext("the visible-when condition of %(field)s"),
+        "place_required_if": gettext("the required-when condition of %(field)s"),
+        "place_title_field": gettext("the title field"),
+        "place_dedup": gettext("the duplicate keys"),
+        "place_indexes": gettext("the indexes"),
+        "place_layout": gettext("the form layout"),
+        "place_rollup": gettext("the rollup %(field)s"),
+        "place_lookup": gettext("the lookup %(field)s"),
+        "place_display_field": gettext("the relation %(field)s"),
     }
 
 
@@ -164,19 +180,6 @@ def _other_entities(db: Session, app: App) -> list[dict[str, Any]]:
         {"key": item.key, "label": label_text(item.label, item.key)}
         for item in definitions.list_definitions(db, actor, app, "entity")
     ]
-
-
-def _condition_texts(body: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """visible_if/required_if as formula text for the editor (JSON text when no formula says it)."""
-    texts: dict[str, dict[str, str]] = {}
-    for name in ("visible_if", "required_if"):
-        texts[name] = {}
-        for field_key, condition in (body.get(name) or {}).items():
-            try:
-                texts[name][field_key] = expr.to_formula(condition)
-            except (expr.ExprError, TypeError, ValueError):
-                texts[name][field_key] = json.dumps(condition, ensure_ascii=False)
-    return texts
 
 
 def _user_names(db: Session, ids: set[int]) -> dict[int, str]:
@@ -277,7 +280,7 @@ def designer(app_key: str, key: str) -> ResponseReturnValue:
         "hasDraft": draft is not None,
         "latestVersion": latest.version if latest else None,
         "body": body,
-        "conditions": _condition_texts(body),
+        "conditions": condition_texts(body),
         "palette": items,
         "groups": [{"name": g, "label": groups.get(g, g)} for g in dict.fromkeys(i["group"] for i in items)],
         "entities": [e for e in _other_entities(db, app) if e["key"] != key],
@@ -291,6 +294,8 @@ def designer(app_key: str, key: str) -> ResponseReturnValue:
             # + "<entity>/fields": another entity's fields, for the rollup and lookup editors
             "entityFields": f"/api/v1/designer/apps/{app.key}/entities/",
             "history": url_for("form_designer.history", app_key=app.key, key=key),
+            "renameField": f"{api}/draft/rename-field",
+            "previewRules": f"/api/v1/designer/apps/{app.key}/preview-rules",
         },
         "messages": _messages(),
     }

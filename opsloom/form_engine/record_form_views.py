@@ -15,14 +15,12 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
 from sqlalchemy import select
 
-from opsloom.platform import expr
-from opsloom.platform.expr.values import truthy
 from opsloom.platform.models import Department, Membership, User
 from opsloom.platform.web.guards import login_required
 
-from .record_forms import FormField, form_fields, read_form, state_from_record
+from .record_forms import FormField, form_conditions, form_fields, read_form, state_from_record
 from .record_views import _cells, _label, _names, _referenced, _service, _yes_no, bp
-from .values import condition_data, read_input
+from .values import read_input
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -47,22 +45,7 @@ def _conditions(
     service: RecordService, model: EntityModel, raw: dict[str, Any], existing: Mapping[str, Any] | None
 ) -> tuple[set[str], set[str]]:
     """(hidden, required) field keys for the values of a form, by the entity's conditions."""
-    user = service.actor.as_expr_user()
-    found = read_input(model, raw, service.ctx, existing=existing, user=user)
-    merged = dict(existing or {})
-    for key, value in found.values.items():
-        f = model.fields[key]
-        merged[key] = None if value is None else f.type.to_json(value, f.spec, service.ctx)
-    data = condition_data(merged, service.ctx, user)
-    context = {"tz": service.ctx.timezone, "_now": service.now}
-    required = {k for k, f in model.fields.items() if f.spec.get("required")}
-    for key, compiled in model.required_if.items():
-        try:
-            if truthy(compiled(data, context=context)):
-                required.add(key)
-        except expr.ExprError:
-            continue  # a condition that cannot be evaluated on incomplete data does not hold
-    return set(found.hidden), required - set(found.hidden)
+    return form_conditions(model, raw, service.ctx, existing=existing, user=service.actor.as_expr_user())
 
 
 def _fill(

@@ -17,7 +17,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from opsloom.platform import expr
+from opsloom.platform.expr.values import truthy
+
 from .fields.base import FieldValueError
+from .values import condition_data, read_input
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -32,6 +36,7 @@ __all__ = [
     "FormField",
     "ParsedForm",
     "display_value",
+    "form_conditions",
     "form_fields",
     "option_pairs",
     "read_form",
@@ -234,6 +239,39 @@ def read_form(fields: list[FormField], form: MultiDict[str, str], ctx: FieldCont
         except FieldValueError as exc:
             parsed.errors[key] = str(exc)
     return parsed
+
+
+def form_conditions(
+    model: EntityModel,
+    raw: dict[str, Any],
+    ctx: FieldContext,
+    *,
+    existing: Mapping[str, Any] | None = None,
+    user: Mapping[str, Any] | None = None,
+) -> tuple[set[str], set[str]]:
+    """(hidden, required) field keys for the values of a form, by the entity's conditions.
+
+    ``raw`` is what ``read_form`` read (inputs it could not read left out). Visibility is
+    what saving would decide (``read_input``); requirement is read on the merged record,
+    where a hidden field is empty. The record form and the designer's preview share it.
+    """
+    found = read_input(model, raw, ctx, existing=existing, user=user)
+    merged = dict(existing or {})
+    for key, value in found.values.items():
+        f = model.fields[key]
+        merged[key] = None if value is None else f.type.to_json(value, f.spec, ctx)
+    data = condition_data(merged, ctx, user)
+    context: dict[str, Any] = {"tz": ctx.timezone}
+    if ctx.now is not None:
+        context["_now"] = ctx.now
+    required = {k for k, f in model.fields.items() if f.spec.get("required")}
+    for key, compiled in model.required_if.items():
+        try:
+            if truthy(compiled(data, context=context)):
+                required.add(key)
+        except expr.ExprError:
+            continue  # a condition that cannot be evaluated on incomplete data does not hold
+    return set(found.hidden), required - set(found.hidden)
 
 
 # ---------------------------------------------------------------- values -> text

@@ -305,3 +305,97 @@ def test_admin_designs_a_customer_with_a_formula_and_a_rollup_and_changes_it_wit
     assert (lookup["relation"], lookup["field"]) == ("customer", "mobile")
 
     assert problems.all() == []
+
+
+CUSTOMER = {
+    "key": "customer",
+    "label": {"en": "Customer"},
+    "title_field": "name",
+    "fields": [
+        {"key": "name", "type": "text", "required": True, "label": {"en": "Name"}},
+        {"key": "level", "type": "select", "options": ["normal", "vip"], "label": {"en": "Level"}},
+        {"key": "spent", "type": "number", "label": {"en": "Spent"}},
+        {"key": "note", "type": "text", "label": {"en": "Note"}},
+        {
+            "key": "gap",
+            "type": "formula",
+            "formula": 'IF(level = "vip", 0, 10000 - spent)',
+            "label": {"en": "Gap"},
+        },
+    ],
+    "visible_if": {"spent": {"==": [{"var": "level"}, "vip"]}},
+    "required_if": {"note": {"==": [{"var": "level"}, "vip"]}},
+}
+
+
+def test_admin_tries_conditions_in_the_preview_and_renames_a_field_a_formula_uses(
+    browser_page: tuple[Any, PageProblems], live_server: LiveServer
+) -> None:
+    tab, problems = browser_page
+    _sign_in(tab, live_server)
+    _create_app(tab, "club")
+    assert _api(tab, "PUT", "/api/v1/apps/club/entities/customer", CUSTOMER)[0] == 200
+    status, answer = _api(tab, "POST", "/api/v1/apps/club/entities/customer/publish", {})
+    assert status == 200, answer
+    status, record = _api(
+        tab,
+        "POST",
+        "/api/v1/apps/club/records/customer",
+        {"name": "Ann", "level": "vip", "spent": 400, "note": "x"},
+    )
+    assert status == 201, record
+
+    # 1. the preview runs the conditions as the record form does: typing shows and requires fields
+    tab.goto("/apps/club/entities/customer/design")
+    preview = tab.locator("[data-testid=preview]")
+    spent = preview.locator(".rf-field[data-preview=spent]")
+    note_star = preview.locator("[data-preview=note] label .req")
+    spent.wait_for(state="hidden")  # level is empty, so spent's visible-when is false
+    assert note_star.is_hidden()
+    assert preview.locator("[data-preview=name] label .req").is_visible()
+    with tab.expect_response(lambda r: r.url.endswith("/preview-rules")) as rules:
+        preview.locator("select[name=level]").select_option("vip")
+    assert rules.value.status == 200
+    spent.wait_for(state="visible")
+    note_star.wait_for(state="visible")
+    preview.locator("select[name=level]").select_option("normal")
+    spent.wait_for(state="hidden")
+    note_star.wait_for(state="hidden")
+    # typing in the preview changes nothing of the design
+    assert not tab.locator(".fe-designer .badge-warn").is_visible()
+
+    # 2. rename level -> tier: the formula, the conditions and the title... are rewritten and saved
+    tab.locator("[data-testid=canvas] .fe-field[data-key=level] .fe-field-main").click()
+    tab.fill("[data-testid=prop-key]", "tier")
+    with tab.expect_response(lambda r: r.url.endswith("/draft/rename-field")) as renamed:
+        tab.press("[data-testid=prop-key]", "Tab")
+    assert renamed.value.status == 200, renamed.value.json()
+    note = tab.locator("[data-testid=rename-note]")
+    note.filter(has_text="Renamed level to tier").wait_for()
+    text = note.inner_text()
+    assert "the formula of gap" in text
+    assert "the visible-when condition of spent" in text
+    assert "the required-when condition of note" in text
+    tab.locator("[data-testid=designer-status]").filter(has_text="Draft saved").wait_for()
+    tab.locator("[data-testid=canvas] .fe-field[data-key=gap] .fe-field-main").click()
+    assert tab.input_value("[data-testid=expr-formula]") == 'IF(tier = "vip", 0, 10000 - spent)'
+    tab.locator("[data-testid=canvas] .fe-field[data-key=spent] .fe-field-main").click()
+    assert tab.input_value("[data-testid=expr-visible_if]") == 'tier = "vip"'
+    # the preview follows the new key
+    preview.locator("select[name=tier]").select_option("vip")
+    spent.wait_for(state="visible")
+
+    # 3. publish: accepted, and the data is kept under the new key
+    tab.click("[data-testid=open-publish]")
+    dialog = tab.locator("[data-testid=publish-dialog]")
+    dialog.locator("[data-testid=publish-warnings]").filter(has_text="renamed").wait_for()
+    with tab.expect_response(lambda r: r.url.endswith("/publish")) as published:
+        dialog.locator("[data-testid=publish]").click()
+    assert published.value.status == 200, published.value.json()
+    dialog.locator("[data-testid=publish-report]").filter(has_text="Published version 2").wait_for()
+    status, record = _api(tab, "GET", f"/api/v1/apps/club/records/customer/{record['id']}")
+    assert status == 200, record
+    assert (record["tier"], record["spent"], record["gap"]) == ("vip", 400, 0)
+    assert "level" not in record
+
+    assert problems.all() == []

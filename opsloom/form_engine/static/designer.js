@@ -1,7 +1,13 @@
 /* The entity designer (Alpine CSP build + SortableJS): palette, form, properties, preview, publish.
    The page hands its data over in <script type="application/json" id="designer-data">; drafts are
    saved and published through the definitions API with the session's CSRF header. Every text an
-   administrator wrote is shown with x-text (never as HTML). Loaded before Alpine starts. */
+   administrator wrote is shown with x-text (never as HTML). Loaded before Alpine starts, after
+   form_rules.js (the record form's live rules, which the preview shares).
+
+   Renaming a saved field's key asks the server to rewrite every reference to it (formulas,
+   conditions, title field, keys, rollups, lookups) and save the draft; the panel says what was
+   rewritten. The preview's inputs can be typed into: the server answers which fields the
+   conditions on screen hide and require, as it does for the record form. */
 (function () {
   "use strict";
 
@@ -70,8 +76,26 @@
     });
   }
 
+  // the keys of ``body``'s fields by id: what a rename starts from
+  function keysById(body) {
+    var keys = {};
+    (body.fields || []).forEach(function (f) { if (f && f.id && f.key) { keys[f.id] = f.key; } });
+    return keys;
+  }
+
+  function unique(list) {
+    return list.filter(function (value, i) { return list.indexOf(value) === i; });
+  }
+
   function emptyCheck(text) {
     return { text: text || "", checked: null, expr: null, status: "idle", message: "", excerpt: "", timer: null };
+  }
+
+  // a condition as saved: its JSON is known (the server checked it), so it needs no check before a save
+  function savedCheck(text, json) {
+    var check = emptyCheck(text);
+    if (text && json !== undefined && json !== null) { check.checked = text; check.expr = json; }
+    return check;
   }
 
   document.addEventListener("alpine:init", function () {
@@ -94,6 +118,14 @@
         entityErrors: {},
         // other entities' fields for the rollup and lookup editors: key -> list (null while loading)
         entityFields: {},
+        // field id -> its key in the last saved draft (or published version): renames start there
+        savedKeys: {},
+        // counts every change on screen: an answer about an older screen must not overwrite a newer one
+        revision: 0,
+        renaming: null,
+        renameNote: { uid: null, status: "", text: "", elsewhere: "" },
+        previewTimer: null,
+        previewSeq: 0,
         publish: {
           loading: false, changes: [], warnings: [], note: "", error: "", errorLines: [],
           report: null, done: "", info: "", canPublish: true,
@@ -109,7 +141,8 @@
           this.palette = data.palette || [];
           this.palette.forEach(function (t) { self.types[t.name] = t; });
           this.load(data.body || {}, data.conditions || {});
-          this.$nextTick(function () { self.setUpSortable(); });
+          this.savedKeys = keysById(data.body || {});
+          this.$nextTick(function () { self.setUpSortable(); self.runPreview(); });
           window.addEventListener("beforeunload", function (event) {
             if (self.dirty) { event.preventDefault(); event.returnValue = ""; }
           });
@@ -136,11 +169,11 @@
             }
           });
           this.items = (body.fields || []).map(function (field) {
-            return self.makeItem(field, conditions);
+            return self.makeItem(field, conditions, body);
           });
         },
 
-        makeItem: function (field, conditions) {
+        makeItem: function (field, conditions, body) {
           var f = clone(field);
           var label = f.label;
           f.label = {
@@ -165,8 +198,8 @@
             errors: {},
             checks: {
               formula: emptyCheck(f.formula || ""),
-              visible_if: emptyCheck(((cond.visible_if || {})[f.key]) || ""),
-              required_if: emptyCheck(((cond.required_if || {})[f.key]) || ""),
+              visible_if: savedCheck(((cond.visible_if || {})[f.key]) || "", ((body || {}).visible_if || {})[f.key]),
+              required_if: savedCheck(((cond.required_if || {})[f.key]) || "", ((body || {}).required_if || {})[f.key]),
             },
           };
         },
@@ -346,21 +379,21 @@
             this.items.push(item);
           }
           this.selected = item.uid;
-          this.dirty = true;
+          this.touch();
         },
 
         move: function (from, to) {
           if (from === to || from === undefined || to === undefined) { return; }
           var moved = this.items.splice(from, 1)[0];
           this.items.splice(to, 0, moved);
-          this.dirty = true;
+          this.touch();
         },
 
         removeField: function (uid) {
           if (!window.confirm(this.messages.removeConfirm)) { return; }
           this.items = this.items.filter(function (item) { return item.uid !== uid; });
           if (this.selected === uid) { this.selected = null; }
-          this.dirty = true;
+          this.touch();
         },
 
         select: function (uid) { this.selected = uid; },
@@ -378,8 +411,15 @@
           return this.items.map(function (item) { return item.field.key; }).filter(Boolean);
         },
         markDirty: function (event) {
-          if (event && event.target && event.target.closest && event.target.closest("dialog")) { return; }
+          var target = event && event.target;
+          // the publish dialog and the preview's inputs change nothing of the design
+          if (target && target.closest && target.closest("dialog, .fe-preview")) { return; }
+          this.touch();
+        },
+        touch: function () {
           this.dirty = true;
+          this.revision += 1;
+          this.schedulePreview(400);
         },
 
         // ------------------------------------------------------------ the property panel
@@ -460,11 +500,11 @@
         },
         addOption: function () {
           var item = this.sel;
-          if (item) { item.opts.push({ value: "", label: "" }); this.dirty = true; }
+          if (item) { item.opts.push({ value: "", label: "" }); this.touch(); }
         },
         removeOption: function (index) {
           var item = this.sel;
-          if (item) { item.opts.splice(index, 1); this.dirty = true; }
+          if (item) { item.opts.splice(index, 1); this.touch(); }
         },
         optionText: function (opt) { return opt.label || opt.value; },
         targetsFor: function (item) {
@@ -546,7 +586,7 @@
           }
           if (source.fn === "count") { delete source.field; }
           item.field.source = source;
-          this.dirty = true;
+          this.touch();
         },
         filterText: function () {
           var item = this.sel;
@@ -591,7 +631,7 @@
           if (!item) { return; }
           this.setText("relation", event);
           delete item.field.field;
-          this.dirty = true;
+          this.touch();
         },
         subFields: function () {
           var item = this.sel;
@@ -629,13 +669,13 @@
           var n = item.field.fields.length + 1;
           while (keys.indexOf("col_" + n) >= 0) { n += 1; }
           item.field.fields.push({ key: "col_" + n, type: "text" });
-          this.dirty = true;
+          this.touch();
         },
         removeSubField: function (index) {
           var item = this.sel;
           if (!item || !Array.isArray(item.field.fields)) { return; }
           item.field.fields.splice(index, 1);
-          this.dirty = true;
+          this.touch();
         },
 
         referenceText: function (item) {
@@ -674,7 +714,7 @@
           var start = area && typeof area.selectionStart === "number" ? area.selectionStart : text.length;
           var end = area && typeof area.selectionEnd === "number" ? area.selectionEnd : text.length;
           item.checks[name].text = text.slice(0, start) + key + text.slice(end);
-          this.dirty = true;
+          this.touch();
           this.scheduleCheck(item, name);
           if (area) {
             this.$nextTick(function () { area.focus(); area.setSelectionRange(start + key.length, start + key.length); });
@@ -692,6 +732,7 @@
           var text = check.text;
           if (!text.trim()) {
             check.status = "idle"; check.message = ""; check.expr = null; check.checked = text;
+            this.schedulePreview(100);
             return Promise.resolve(true);
           }
           check.status = "checking";
@@ -712,6 +753,7 @@
             }
             var result = answer.data;
             check.expr = result.expr;
+            if (name !== "formula") { self.schedulePreview(100); }  // the preview's rules changed
             if (result.ok) {
               check.status = "ok";
               check.excerpt = "";
@@ -815,10 +857,181 @@
           if (first) { this.selected = first.uid; }
         },
 
+        // ------------------------------------------------------------ renaming a saved field
+        savedKeyOf: function (item) {
+          var id = item.field.id;
+          return id && Object.prototype.hasOwnProperty.call(this.savedKeys, id) ? this.savedKeys[id] : "";
+        },
+        pendingRename: function (item) {
+          var from = this.savedKeyOf(item);
+          return !!from && !!item.field.key && from !== item.field.key;
+        },
+        // the key input changed (on blur or Enter): rename the saved field everywhere
+        keyChanged: function () {
+          var self = this;
+          var item = this.sel;
+          // after the event has bubbled to markDirty, so the request sees the final revision
+          if (item) { setTimeout(function () { self.renameField(item); }, 0); }
+        },
+        renameField: function (item) {
+          var self = this;
+          if (this.renaming) { return this.renaming.then(function () { return self.renameField(item); }); }
+          if (this.items.indexOf(item) < 0 || !this.pendingRename(item)) { return Promise.resolve(true); }
+          var from = this.savedKeyOf(item);
+          this.renameNote = { uid: item.uid, status: "busy", text: format(this.messages.renaming, { old: from, "new": item.field.key }), elsewhere: "" };
+          this.renaming = this.renameRequest(item, from).then(function (ok) {
+            self.renaming = null;
+            return ok;
+          });
+          return this.renaming;
+        },
+        // one request with the screen as it is; asked again (once the screen is still) if it changed meanwhile
+        renameRequest: function (item, from) {
+          var self = this;
+          var to = item.field.key;
+          var revision = this.revision;
+          // the body as saved names fields by their saved keys: keys renamed on screen go back for the request
+          var typed = {};
+          this.items.forEach(function (other) {
+            if (self.pendingRename(other)) { typed[other.field.id] = other.field.key; other.field.key = self.savedKeyOf(other); }
+          });
+          var body = this.buildBody();
+          this.items.forEach(function (other) {
+            if (typed[other.field.id] !== undefined) { other.field.key = typed[other.field.id]; }
+          });
+          return api("POST", this.data.urls.renameField, { from: from, to: to, body: body }).then(function (answer) {
+            if (!answer.ok) { self.renameRefused(item, from, answer.data || {}); return false; }
+            if (self.revision !== revision || item.field.key !== to) {
+              return self.whenStill().then(function () {
+                if (self.items.indexOf(item) < 0 || !item.field.key) { return false; }
+                if (item.field.key === from) {
+                  // renamed back meanwhile: the screen is right as it is; the next save stores it
+                  self.dirty = true;
+                  self.renameNote = { uid: null, status: "", text: "", elsewhere: "" };
+                  return true;
+                }
+                return self.renameRequest(item, from);
+              });
+            }
+            delete typed[item.field.id];
+            self.renameDone(item, from, to, answer.data, typed);
+            return true;
+          }, function () {
+            self.renameNote = { uid: item.uid, status: "error", text: format(self.messages.renameFailed, { old: from, reason: self.messages.networkError }), elsewhere: "" };
+            return false;
+          });
+        },
+        whenStill: function () {
+          var self = this;
+          return new Promise(function (resolve) {
+            var seen = self.revision;
+            (function wait() {
+              setTimeout(function () {
+                if (self.revision === seen) { resolve(); } else { seen = self.revision; wait(); }
+              }, 300);
+            })();
+          });
+        },
+        renameDone: function (item, from, to, data, typed) {
+          var self = this;
+          var m = this.messages;
+          var body = data.draft.body;
+          var uids = this.items.map(function (i) { return i.uid; });
+          this.load(body, data.conditions || {});
+          // the same fields in the same order: keep their uids (and so the selection and the DOM)
+          this.items.forEach(function (i, n) { if (uids[n]) { i.uid = uids[n]; } });
+          this.savedKeys = keysById(body);
+          var still = false;
+          this.items.forEach(function (i) {
+            if (typed[i.field.id] !== undefined) { i.field.key = typed[i.field.id]; still = true; }
+          });
+          this.clearErrors();
+          this.data.hasDraft = true;
+          this.dirty = still;
+          this.status = m.saved;
+          var places = unique((data.changes || []).filter(function (c) { return c.what !== "key"; }).map(function (c) {
+            return format(m["place_" + c.what] || c.what, { field: c.field });
+          }));
+          var elsewhere = unique((data.elsewhere || []).map(function (c) {
+            return c.entity + ": " + format(m["place_" + c.what] || c.what, { field: c.field });
+          }));
+          this.renameNote = {
+            uid: item.uid,
+            status: "ok",
+            text: places.length
+              ? format(m.renamed, { old: from, "new": to, places: places.join(", ") })
+              : format(m.renamedAlone, { old: from, "new": to }),
+            elsewhere: elsewhere.length ? format(m.renameElsewhere, { old: from, places: elsewhere.join("; ") }) : "",
+          };
+          this.schedulePreview(0);
+        },
+        renameRefused: function (item, from, problem) {
+          var errors = problem.errors || {};
+          var reason = errors.to || errors.from || problem.detail || this.messages.networkError;
+          if (errors.to || errors.from) {
+            item.errors.key = reason;
+          } else {
+            this.showErrors(problem, problem.detail || this.messages.saveFailed);  // the draft itself is refused
+            this.selected = item.uid;
+          }
+          this.renameNote = { uid: item.uid, status: "error", text: format(this.messages.renameFailed, { old: from, reason: reason }), elsewhere: "" };
+        },
+        renameShown: function () { return !!this.sel && this.renameNote.uid === this.sel.uid && !!this.renameNote.text; },
+        renameClass: function () {
+          return { ok: "fe-ok small", error: "error-text", busy: "muted small" }[this.renameNote.status] || "small";
+        },
+
+        // ------------------------------------------------------------ the preview's live rules
+        previewChanged: function () { this.schedulePreview(150); },
+        schedulePreview: function (delay) {
+          var self = this;
+          if (this.previewTimer) { clearTimeout(this.previewTimer); }
+          this.previewTimer = setTimeout(function () { self.previewTimer = null; self.runPreview(); }, delay);
+        },
+        // what the preview's inputs hold, as a form would post them (input name -> texts)
+        previewValues: function () {
+          var values = {};
+          var root = this.$refs.preview;
+          if (!root) { return values; }
+          root.querySelectorAll("input[name], select[name], textarea[name]").forEach(function (el) {
+            if (el.disabled || el.type === "file") { return; }
+            var texts = values[el.name] || (values[el.name] = []);
+            if (el.hasAttribute("data-flag")) { texts.push(el.checked ? "1" : "0"); }
+            else if (el.type === "checkbox") { if (el.checked) { texts.push(el.value); } }
+            else { texts.push(el.value); }
+          });
+          return values;
+        },
+        runPreview: function () {
+          var self = this;
+          var root = this.$refs.preview;
+          var rules = window.opsloomFormRules;
+          if (!root || !rules) { return; }
+          var body = this.buildBody();
+          var seq = this.previewSeq += 1;
+          if (!body.visible_if && !body.required_if) {  // nothing conditional: the fields' own marks
+            var required = (body.fields || []).filter(function (f) { return f.required; }).map(function (f) { return f.key; });
+            this.$nextTick(function () { rules.apply(root, { hidden: [], required: required }); });
+            return;
+          }
+          api("POST", this.data.urls.previewRules, { entity: body, key: this.data.key, values: this.previewValues() })
+            .then(function (answer) {
+              if (seq !== self.previewSeq || !answer.ok) { return; }  // a newer answer follows
+              self.$nextTick(function () { rules.apply(root, answer.data); });
+            }, function () { /* offline: the preview keeps its last state */ });
+        },
+
         // ------------------------------------------------------------ save
         save: function () {
           var self = this;
+          // a key typed over a saved one is renamed first (that saves the draft with every reference)
+          if (this.renaming) { return this.renaming.then(function () { return self.save(); }); }
+          var pending = this.items.find(function (item) { return self.pendingRename(item); });
+          if (pending && !this.busy) {
+            return this.renameField(pending).then(function (ok) { return ok ? self.save() : false; });
+          }
           if (this.busy) { return Promise.resolve(false); }
+          var revision = this.revision;
           this.busy = true;
           this.status = this.messages.saving;
           this.clearErrors();
@@ -844,8 +1057,9 @@
               self.items.forEach(function (item, i) {
                 if (saved[i] && saved[i].key === item.field.key && saved[i].id) { item.field.id = saved[i].id; }
               });
+              self.savedKeys = keysById(answer.data.body || {});
               self.data.hasDraft = true;
-              self.dirty = false;
+              if (self.revision === revision) { self.dirty = false; }
               self.status = self.messages.saved;
               return true;
             });

@@ -264,17 +264,12 @@
   });
 
   // ------------------------------------------------------------ live visibility (the server decides)
+  // htmx posts the form to the rules endpoint on change; its answer arrives as this event and
+  // form_rules.js (shared with the designer's preview) shows it
 
   document.addEventListener("opsloom:rules", function (event) {
     var form = event.target.closest ? event.target.closest("form") : null;
-    var rules = event.detail || {};
-    if (!form || !Array.isArray(rules.hidden)) { return; }
-    form.querySelectorAll(".rf-field[data-field]").forEach(function (box) {
-      var key = box.getAttribute("data-field");
-      box.hidden = rules.hidden.indexOf(key) >= 0;
-      var star = box.querySelector("label .req");
-      if (star && !box.classList.contains("rf-read")) { star.hidden = (rules.required || []).indexOf(key) < 0; }
-    });
+    if (form && window.opsloomFormRules) { window.opsloomFormRules.apply(form, event.detail || {}); }
   });
 
   // ------------------------------------------------------------ pickers, files, views, selection

@@ -1,0 +1,22 @@
+/* Live visibility rules of a form, shared by the record form (records.js) and the entity designer's
+   preview (designer.js). The rules are expressions and run on the server; it answers which fields
+   they hide and require for the values on screen, {hidden: [keys], required: [keys]}, and apply()
+   shows that answer: each field box (.rf-field[data-field=key]) is hidden or shown, and the
+   required star in its label (.req) follows, except on read-only boxes (.rf-read). No inline
+   scripts (the CSP forbids them): load this file before the script that calls it. */
+(function () {
+  "use strict";
+
+  function apply(root, rules) {
+    if (!root || !rules || !Array.isArray(rules.hidden)) { return; }
+    var required = Array.isArray(rules.required) ? rules.required : [];
+    root.querySelectorAll(".rf-field[data-field]").forEach(function (box) {
+      var key = box.getAttribute("data-field");
+      box.hidden = rules.hidden.indexOf(key) >= 0;
+      var star = box.querySelector("label .req");
+      if (star && !box.classList.contains("rf-read")) { star.hidden = required.indexOf(key) < 0; }
+    });
+  }
+
+  window.opsloomFormRules = { apply: apply };
+})();
