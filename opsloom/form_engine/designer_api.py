@@ -4,41 +4,30 @@ The designer saves and publishes through the definitions API like any client; th
 routes answer questions the page asks while an administrator edits: which field types
 exist (with their labels and option schemas), whether a formula or a condition reads
 well against the fields on screen (with line and column), what publishing the draft
-would destroy, which fields another entity of the app has (for the rollup and lookup
-editors), and which fields the preview's conditions hide and require for what was typed
-into it. One route writes: renaming a field key rewrites every reference to it in the
-draft (``renames``) and saves the draft through the definitions service. ``palette``,
-``check_expression``, ``publish_warnings``, ``field_summaries``, ``condition_texts`` and
-``preview_rules`` are pure (no Flask, no session) so the page views and tests share them.
+would destroy and which fields another entity of the app has (for the rollup and lookup
+editors). The preview's conditions live in ``designer_preview`` and the field rename in
+``designer_rename_api``, on the same blueprint (``designer_blueprint``). ``palette``,
+``check_expression``, ``publish_warnings``, ``field_summaries`` and ``condition_texts``
+are pure (no Flask, no session) so the page views and tests share them.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
-from sqlalchemy.exc import ArgumentError
-from werkzeug.datastructures import MultiDict
+from marshmallow import Schema, fields, validate
 
 from opsloom.platform import expr
 from opsloom.platform.api import require_admin
-from opsloom.platform.db import request_session, utcnow
+from opsloom.platform.db import request_session
 from opsloom.platform.definitions import service as definitions
-from opsloom.platform.errors import ValidationError
-from opsloom.platform.plugin_host import get_plugin_host
 
-from .access import Access
-from .definition import RESERVED_KEYS, schema_context
-from .fields.base import FieldContext
-from .fields.refs import IDENTIFIER, field_expr_type
-from .model import build_model
-from .record_forms import form_conditions, form_fields, read_form
-from .renames import references_elsewhere, rename_errors, rename_field_references
+from .definition import schema_context
+from .designer_blueprint import StrictSchema, blp, field_types
+from .fields.refs import field_expr_type
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -52,21 +41,13 @@ __all__ = [
     "condition_texts",
     "field_summaries",
     "palette",
-    "preview_rules",
     "publish_warnings",
 ]
-
-blp = Blueprint(
-    "form-designer",
-    __name__,
-    description="Helpers of the entity designer page: field palette, formula checks, publish warnings.",
-)
 
 #: palette groups in the order the designer shows them (unknown plugin groups follow, by name)
 GROUP_ORDER = ("basic", "number", "choice", "date", "people", "relation", "media", "advanced", "computed")
 #: the key a condition is checked under: a throw-away formula field appended to the entity
 _PROBE_KEY = "zz_designer_probe"
-_KEY = re.compile(IDENTIFIER)
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -322,107 +303,7 @@ def condition_texts(body: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     return texts
 
 
-def _preview_body(body: Any, types: Mapping[str, FieldType]) -> dict[str, Any]:
-    """The part of a body on screen a form can be built from: complete fields, conditions that compile.
-
-    Half-typed fields (no key yet, a key typed twice, an unknown type) are left out, and
-    every field gets a throw-away id: the preview stores nothing.
-    """
-    body = copy.deepcopy(body) if isinstance(body, dict) else {}
-    kept: list[dict[str, Any]] = []
-    for field in body.get("fields") if isinstance(body.get("fields"), list) else []:
-        if (
-            not isinstance(field, dict)
-            or not isinstance(field.get("type"), str)
-            or field["type"] not in types
-        ):
-            continue
-        key = field.get("key")
-        if (
-            not isinstance(key, str)
-            or not _KEY.match(key)
-            or key in RESERVED_KEYS
-            or any(f["key"] == key for f in kept)
-        ):
-            continue
-        if isinstance(field.get("fields"), list):  # a subtable: the same for its columns
-            field["fields"] = [
-                sub
-                for sub in field["fields"]
-                if isinstance(sub, dict)
-                and isinstance(sub.get("key"), str)
-                and isinstance(sub.get("type"), str)
-                and sub["type"] in types
-            ]
-        kept.append({**field, "id": f"fpreview{len(kept)}"})
-    keys = {f["key"] for f in kept}
-    out: dict[str, Any] = {"key": str(body.get("key") or "preview"), "fields": kept}
-    for name in ("visible_if", "required_if"):
-        conditions = body.get(name) if isinstance(body.get(name), dict) else {}
-        out[name] = {}
-        for key, condition in conditions.items():
-            if key not in keys or condition is None:
-                continue
-            try:
-                expr.compile(condition)
-            except expr.ExprError:
-                continue  # still being typed: the property panel says what is wrong
-            out[name][key] = condition
-    return out
-
-
-def preview_rules(
-    body: Any,
-    values: Mapping[str, list[str]],
-    *,
-    types: Mapping[str, FieldType],
-    lookup: Callable[[str, str], dict[str, Any] | None],
-    ctx: FieldContext,
-    user: Mapping[str, Any] | None,
-    app_key: str = "",
-) -> dict[str, list[str]]:
-    """Which fields of the entity on screen its conditions hide and require, for the preview's inputs.
-
-    The same reading and the same conditions as the record form (``read_form``,
-    ``form_conditions``), on a model built from the draft instead of a published version.
-
-    :param values: input name -> the texts the preview's inputs hold (as a form posts them).
-    :returns: ``{"hidden": [keys], "required": [keys]}``.
-    """
-    draft = _preview_body(body, types)
-    try:
-        model = build_model(
-            app_id=0,
-            app_key=app_key,
-            body=draft,
-            version=0,
-            entity_table_id=0,
-            table_name="preview",
-            types=types,
-            lookup=lookup,
-        )
-    except (KeyError, TypeError, ValueError, ArgumentError, expr.ExprError):
-        # a property still being typed that a type cannot read yet (a length of "1x"): nothing is conditional
-        required = [f["key"] for f in draft["fields"] if f.get("required")]
-        return {"hidden": [], "required": sorted(required)}
-    items = form_fields(model, Access(admin=True), creating=True, label=lambda _text, default: default)
-    form: MultiDict[str, str] = MultiDict()
-    for name, texts in values.items():
-        for text in texts:
-            form.add(name, text)
-    parsed = read_form(items, form, ctx)
-    unreadable = {key.split("/")[0] for key in parsed.errors}
-    raw = {key: value for key, value in parsed.raw.items() if key not in unreadable}
-    hidden, required = form_conditions(model, raw, ctx, user=user)
-    return {"hidden": sorted(hidden), "required": sorted(required)}
-
-
 # ---------------------------------------------------------------- schemas
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 class FieldTypeSchema(Schema):
@@ -443,7 +324,7 @@ class PaletteSchema(Schema):
     items = fields.List(fields.Nested(FieldTypeSchema))
 
 
-class CheckRequestSchema(_Strict):
+class CheckRequestSchema(StrictSchema):
     # optional, so that a foreign or missing app is a 404 whatever the body (empty text: "write a formula")
     text = fields.String(load_default="", validate=validate.Length(max=10_000))
     entity = fields.Dict(
@@ -499,100 +380,7 @@ class PublishCheckSchema(Schema):
     warnings = fields.List(fields.Nested(WarningSchema))
 
 
-class PreviewRequestSchema(_Strict):
-    entity = fields.Dict(
-        load_default=dict, metadata={"description": "The entity body on screen (may be a draft in progress)."}
-    )
-    key = fields.String(load_default="", metadata={"description": "The entity's key."})
-    values = fields.Dict(
-        keys=fields.String(),
-        values=fields.List(
-            fields.String(validate=validate.Length(max=10_000)), validate=validate.Length(max=100)
-        ),
-        load_default=dict,
-        validate=validate.Length(max=300),
-        metadata={"description": "Input name -> the texts the preview's inputs hold, as a form posts them."},
-    )
-
-
-class PreviewRulesSchema(Schema):
-    hidden = fields.List(
-        fields.String(), metadata={"description": "Fields visible_if hides for these values."}
-    )
-    required = fields.List(fields.String(), metadata={"description": "Fields required for these values."})
-
-
-class RenameRequestSchema(_Strict):
-    # required, but checked by the route: a foreign or missing app is a 404 whatever the body
-    old = fields.String(
-        load_default=None, data_key="from", metadata={"description": "The field's current key."}
-    )
-    new = fields.String(load_default=None, data_key="to", metadata={"description": "Its new key."})
-    body = fields.Dict(
-        load_default=None,
-        allow_none=True,
-        metadata={
-            "description": "The entity body to rename in (the designer's screen); "
-            "by default the saved draft, else the published version."
-        },
-    )
-
-
-class RenameChangeSchema(Schema):
-    pointer = fields.String(metadata={"description": "JSON pointer of the place in the new draft."})
-    what = fields.String(
-        metadata={
-            "description": "key, formula, expr, visible_if, required_if, title_field, dedup, indexes, "
-            "layout, rollup, lookup or display_field."
-        }
-    )
-    field = fields.String(
-        allow_none=True, metadata={"description": "The field holding the place (None: the entity)."}
-    )
-    old = fields.Raw()
-    new = fields.Raw()
-
-
-class ElsewhereSchema(Schema):
-    entity = fields.String(
-        metadata={"description": "The other entity (its newest body: draft, else published)."}
-    )
-    pointer = fields.String()
-    what = fields.String()
-    field = fields.String(allow_none=True)
-    old = fields.Raw()
-
-
-class DraftSchema(Schema):
-    key = fields.String()
-    version = fields.Integer()
-    status = fields.String()
-    checksum = fields.String()
-    body = fields.Dict()
-    latest_version = fields.Integer(allow_none=True)
-
-
-class RenameResultSchema(Schema):
-    draft = fields.Nested(DraftSchema, metadata={"description": "The saved draft."})
-    changes = fields.List(
-        fields.Nested(RenameChangeSchema), metadata={"description": "The places rewritten."}
-    )
-    elsewhere = fields.List(
-        fields.Nested(ElsewhereSchema),
-        metadata={
-            "description": "Places of other entities that still use the old key: update them yourself."
-        },
-    )
-    conditions = fields.Dict(
-        metadata={"description": "visible_if/required_if of the new draft as formula text, for the designer."}
-    )
-
-
 # ---------------------------------------------------------------- routes
-
-
-def _types() -> dict[str, FieldType]:
-    return dict(get_plugin_host().registries.field_types.items())
 
 
 @blp.route("/designer/field-types")
@@ -601,7 +389,7 @@ class FieldTypes(MethodView):
     def get(self) -> dict[str, Any]:
         """The field palette: every registered type with its labels, group, widget and options schema."""
         require_admin()
-        items = palette(_types())
+        items = palette(field_types())
         groups = list(dict.fromkeys(item["group"] for item in items))
         return {"groups": groups, "items": items}
 
@@ -622,7 +410,7 @@ class CheckFormula(MethodView):
             data["text"],
             body=data["entity"],
             entity_key=data["key"] or str(data["entity"].get("key") or ""),
-            types=_types(),
+            types=field_types(),
             lookup=definitions.definition_lookup(session, app),
             field_index=data["field"],
             purpose=data["purpose"],
@@ -642,7 +430,9 @@ class PublishCheck(MethodView):
         if draft is None and latest is None:
             # the 404 that names what is missing
             definitions.get_definition(session, app=app, kind="entity", key=key)
-        warnings = publish_warnings(latest.body if latest else None, draft.body, _types()) if draft else []
+        warnings = (
+            publish_warnings(latest.body if latest else None, draft.body, field_types()) if draft else []
+        )
         return {
             "has_draft": draft is not None,
             "latest_version": latest.version if latest else None,
@@ -664,104 +454,4 @@ class EntityFields(MethodView):
         )
         # none: the 404 that names what is missing
         row = row or definitions.get_definition(session, app=app, kind="entity", key=key)
-        return field_summaries(row.body, _types(), definitions.definition_lookup(session, app))
-
-
-@blp.route("/designer/apps/<app_key>/preview-rules")
-class PreviewRules(MethodView):
-    @blp.arguments(PreviewRequestSchema)
-    @blp.response(200, PreviewRulesSchema)
-    def post(self, data: dict[str, Any], app_key: str) -> dict[str, Any]:
-        """Which fields the on-screen entity's conditions hide and require for what the preview holds.
-
-        The record form's rules, for a draft: inputs that cannot be read yet count as empty.
-        """
-        actor = require_admin()
-        session = request_session()
-        app = definitions.get_app(session, actor, app_key)
-        types = _types()
-        entity = {**data["entity"], "key": data["key"] or str(data["entity"].get("key") or "")}
-        ctx = FieldContext(
-            timezone=actor.timezone or "UTC", now=utcnow(), locale=actor.locale or "en", types=types
-        )
-        return preview_rules(
-            entity,
-            data["values"],
-            types=types,
-            lookup=definitions.definition_lookup(session, app),
-            ctx=ctx,
-            user=actor.as_expr_user(),
-            app_key=app.key,
-        )
-
-
-@blp.route("/apps/<app_key>/entities/<key>/draft/rename-field")
-class RenameField(MethodView):
-    @blp.arguments(RenameRequestSchema)
-    @blp.response(200, RenameResultSchema)
-    def post(self, data: dict[str, Any], app_key: str, key: str) -> dict[str, Any]:
-        """Rename a field key and rewrite every reference to it in the draft, then save the draft.
-
-        References are the formulas, conditions, title field, duplicate keys, indexes,
-        layout, rollups, lookups and relations' display fields that name the field. The
-        draft is saved as `PUT .../entities/<key>` saves it (validation, audit, checksum);
-        422 names `from` (no such field) or `to` (not a valid key, or taken) and changes
-        nothing. `elsewhere` lists the places of other entities that still name the old key.
-        """
-        actor = require_admin()
-        session = request_session()
-        app = definitions.get_app(session, actor, app_key)
-        registries = get_plugin_host().registries
-        kind = definitions.kind_named(registries, "entity")
-        lookup = definitions.definition_lookup(session, app)
-        body = data["body"]
-        if body is None:
-            row = definitions.draft_of(session, app, kind, key) or definitions.latest_published(
-                session, app, kind, key
-            )
-            # none: the 404 that names what is missing
-            body = (row or definitions.get_definition(session, app=app, kind=kind, key=key)).body
-        elif body.get("key", key) != key:
-            raise ValidationError(
-                f"The body is entity {body.get('key')!r}, not {key!r}.",
-                errors={"/body/key": f"expected {key!r}"},
-            )
-        body = {**body, "key": key}
-        old, new = data["old"], data["new"]
-        errors = rename_errors(body, old, new)
-        if errors:
-            raise ValidationError(
-                f"Field {old!r} of entity {key!r} cannot be renamed to {new!r}: "
-                f"{next(iter(errors.values()))}.",
-                errors=errors,
-            )
-        renamed, changes = rename_field_references(body, old, new, lookup=lookup)
-        row = definitions.save_draft(
-            session,
-            app=app,
-            kind=kind,
-            key=key,
-            body=renamed,
-            actor=actor,
-            now=utcnow(),
-            registries=registries,
-        )
-        elsewhere = []
-        for other in definitions.list_definitions(session, actor, app, kind):
-            other_body = lookup("entity", other.key) if other.key != key else None
-            for place in references_elsewhere(other_body or {}, entity=key, old_key=old, lookup=lookup):
-                elsewhere.append({"entity": other.key, **place})
-        latest = definitions.latest_published(session, app, kind, key)
-        return {
-            "draft": {
-                "key": row.key,
-                "version": row.version,
-                "status": row.status,
-                "checksum": row.checksum,
-                "body": row.body,
-                "latest_version": latest.version if latest else None,
-            },
-            "changes": changes,
-            "elsewhere": elsewhere,
-            "conditions": condition_texts(row.body),
-        }
+        return field_summaries(row.body, field_types(), definitions.definition_lookup(session, app))

@@ -168,6 +168,8 @@ def _messages() -> dict[str, str]:
         "place_dedup": gettext("the duplicate keys"),
         "place_indexes": gettext("the indexes"),
         "place_layout": gettext("the form layout"),
+        # a section of the form whose labels are both empty
+        "untitledSection": gettext("Untitled section"),
         "place_rollup": gettext("the rollup %(field)s"),
         "place_lookup": gettext("the lookup %(field)s"),
         "place_display_field": gettext("the relation %(field)s"),

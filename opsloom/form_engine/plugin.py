@@ -31,7 +31,9 @@ def opsloom_register_field_types() -> Iterable[Any]:
 
 @hookimpl
 def opsloom_register_blueprints() -> Iterable[Any]:
-    from . import cleanup  # noqa: F401  (registers the periodic clean-up task)
+    # cleanup registers the periodic clean-up task; designer_preview and designer_rename_api
+    # add their routes to the designer blueprint (designer_api's ``blp``)
+    from . import cleanup, designer_preview, designer_rename_api  # noqa: F401
     from .api import blp as records_api
     from .dedup_api import blp as dedup_api
     from .designer_api import blp as designer_api

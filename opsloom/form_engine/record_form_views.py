@@ -18,7 +18,14 @@ from sqlalchemy import select
 from opsloom.platform.models import Department, Membership, User
 from opsloom.platform.web.guards import login_required
 
-from .record_forms import FormField, form_conditions, form_fields, read_form, state_from_record
+from .record_forms import (
+    FormField,
+    form_conditions,
+    form_fields,
+    layout_sections,
+    read_form,
+    state_from_record,
+)
 from .record_views import _cells, _label, _names, _referenced, _service, _yes_no, bp
 from .values import read_input
 
@@ -115,6 +122,8 @@ def _render_form(
         "model": model,
         "entity_label": _label(model.label, model.key),
         "fields": fields,
+        # the layout's sections, fields of none first (``layout_sections``)
+        "sections": layout_sections(model.body.get("layout"), fields, key=lambda f: f.key, label=_label),
         "record": record,
         "errors": errors,
         "stale": stale,

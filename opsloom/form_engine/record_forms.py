@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from opsloom.platform import expr
@@ -24,7 +24,7 @@ from .fields.base import FieldValueError
 from .values import condition_data, read_input
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from werkzeug.datastructures import MultiDict
 
@@ -38,6 +38,7 @@ __all__ = [
     "display_value",
     "form_conditions",
     "form_fields",
+    "layout_sections",
     "option_pairs",
     "read_form",
     "state_from_record",
@@ -143,6 +144,54 @@ def form_fields(
             )
         found.append(item)
     return found
+
+
+# ---------------------------------------------------------------- sections
+
+_Item = TypeVar("_Item")
+
+
+@dataclass
+class Section(Generic[_Item]):
+    """A heading of the form or the record page and the fields under it.
+
+    ``label`` is None for the fields no section of the layout names (shown first, without
+    a heading); a layout section without a label has ``""``.
+    """
+
+    label: str | None
+    items: list[_Item]
+
+
+def layout_sections(
+    layout: Any,
+    items: Iterable[_Item],
+    *,
+    key: Callable[[_Item], str],
+    label: Callable[[Any, str], str],
+) -> list[Section[_Item]]:
+    """Group ``items`` under the sections of an entity's ``layout``, in the layout's order.
+
+    Fields no section names come first, in their own order, without a heading; a field
+    named by two sections goes to the first. Sections left with no field to show (every
+    field hidden for the role) are dropped. Without a layout: one unlabelled section.
+    """
+    by_key = {key(item): item for item in items}
+    taken: set[str] = set()
+    titled: list[Section[_Item]] = []
+    for section in layout if isinstance(layout, list) else ():
+        if not isinstance(section, dict):
+            continue
+        names: Sequence[Any] = section.get("fields") if isinstance(section.get("fields"), list) else ()
+        members = []
+        for name in names:
+            if isinstance(name, str) and name in by_key and name not in taken:
+                taken.add(name)
+                members.append(by_key[name])
+        if members:
+            titled.append(Section(label=label(section.get("label"), ""), items=members))
+    loose = [item for k, item in by_key.items() if k not in taken]
+    return ([Section(label=None, items=loose)] if loose else []) + titled
 
 
 # ---------------------------------------------------------------- form text -> values

@@ -28,7 +28,7 @@ from opsloom.platform.web.i18n import label_text
 from opsloom.platform.web.sections import AppLink, AppSection, register_app_section
 
 from .models import EntityTable
-from .record_forms import display_value, option_pairs
+from .record_forms import display_value, layout_sections, option_pairs
 from .saved_views import SavedViews
 from .service import RecordService
 
@@ -478,7 +478,7 @@ def show_record(app_key: str, entity: str, record_id: int) -> ResponseReturnValu
         entity_label=_label(model.label, model.key),
         record=record,
         title=title or f"#{record_id}",
-        items=items,
+        sections=layout_sections(model.body.get("layout"), items, key=lambda item: item["key"], label=_label),
         names=names,
         can={action: service.can(entity, action) for action in ("update", "delete")},
         timeline_url=f"/api/v1/apps/{app_key}/records/{entity}/{record_id}/timeline",

@@ -106,6 +106,22 @@ def test_admin_designs_saves_and_publishes_a_new_entity(
     preview.locator("[data-preview=subject]").filter(has_text="Subject").wait_for()
     assert preview.locator("[data-preview=priority] option").all_inner_texts() == ["—", "low", "High"]
 
+    # a section, named, and the priority field moved into it with the field panel's select
+    tab.click("[data-testid=add-section]")
+    tab.fill("[data-testid=section-label-en]", "Details")
+    tab.fill("[data-testid=section-label-zh]", "详情")
+    tab.locator("[data-testid=canvas-section]").filter(has_text="Details").wait_for()
+    tab.locator("[data-testid=canvas] .fe-field[data-key=priority] .fe-field-main").click()
+    tab.select_option("[data-testid=prop-section]", label="Details")
+    preview.locator("[data-testid=preview-section]").filter(has_text="Details").locator(
+        "[data-preview=priority]"
+    ).wait_for()
+    # on the form the card sits under the heading: subject, Details, priority
+    rows = tab.locator("[data-testid=canvas] > li")
+    assert rows.nth(0).get_attribute("data-key") == "subject"
+    assert "Details" in rows.nth(1).inner_text()
+    assert rows.nth(2).get_attribute("data-key") == "priority"
+
     # save the draft
     with tab.expect_response(
         lambda r: r.url.endswith("/entities/ticket") and r.request.method == "PUT"
@@ -120,6 +136,7 @@ def test_admin_designs_saves_and_publishes_a_new_entity(
     assert saved["fields"][1]["options"] == ["low", {"value": "high", "label": "High"}]
     assert saved["visible_if"] == {"priority": {"!=": [{"var": "subject"}, ""]}}
     assert saved["label"] == {"en": "Ticket", "zh": "工单"}
+    assert saved["layout"] == [{"label": {"en": "Details", "zh": "详情"}, "fields": ["priority"]}]
 
     # publish: the dialog shows the diff, then the report
     tab.click("[data-testid=open-publish]")
@@ -138,6 +155,15 @@ def test_admin_designs_saves_and_publishes_a_new_entity(
     # the history lists the version with its note
     tab.goto("/apps/service/entities/ticket/versions")
     assert "first version" in tab.locator("[data-testid=version-list]").inner_text()
+
+    # the record form shows the section: subject first (no section), priority under "Details"
+    tab.goto("/apps/service/records/ticket/new")
+    section = tab.locator("[data-testid=form-section]")
+    assert section.locator("legend").inner_text() == "Details"
+    assert section.locator(".rf-field").evaluate_all("els => els.map(e => e.dataset.field)") == ["priority"]
+    assert tab.locator("form.record-form > .rf-field").evaluate_all(
+        "els => els.map(e => e.dataset.field)"
+    ) == ["subject"]
 
     assert problems.all() == []
 

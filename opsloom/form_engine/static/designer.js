@@ -7,7 +7,14 @@
    Renaming a saved field's key asks the server to rewrite every reference to it (formulas,
    conditions, title field, keys, rollups, lookups) and save the draft; the panel says what was
    rewritten. The preview's inputs can be typed into: the server answers which fields the
-   conditions on screen hide and require, as it does for the record form. */
+   conditions on screen hide and require, as it does for the record form.
+
+   Sections (the body's ``layout``): the form on screen is one list of rows, section headings
+   and field cards; a field belongs to the heading above it, and fields above the first heading
+   belong to no section (the record form shows them first, without a heading). Dragging a card
+   under a heading moves it into that section; the field panel's "Section" select and its
+   up/down buttons do the same without dragging. ``items`` is kept in that order (no section
+   first, then section by section), so the saved ``fields`` follow the form. */
 (function () {
   "use strict";
 
@@ -107,6 +114,8 @@
         palette: [],
         types: {},
         items: [],
+        // the layout's sections on screen: {uid, label: {en, zh}}; a field names its section's uid
+        sections: [],
         selected: null,
         entity: { label: { en: "", zh: "" }, description: "", title_field: "", dedupText: "", indexesText: "" },
         extra: {},
@@ -164,13 +173,37 @@
           };
           this.extra = {};
           Object.keys(body).forEach(function (name) {
-            if (["key", "label", "description", "title_field", "fields", "visible_if", "required_if", "dedup", "indexes"].indexOf(name) < 0) {
+            if (["key", "label", "description", "title_field", "fields", "visible_if", "required_if", "dedup", "indexes", "layout"].indexOf(name) < 0) {
               self.extra[name] = body[name];
             }
           });
           this.items = (body.fields || []).map(function (field) {
             return self.makeItem(field, conditions, body);
           });
+          this.sections = [];
+          var placed = {};
+          (Array.isArray(body.layout) ? body.layout : []).forEach(function (section) {
+            if (!section || typeof section !== "object") { return; }
+            var made = self.makeSection(section.label);
+            self.sections.push(made);
+            (section.fields || []).forEach(function (key) {
+              if (placed[key]) { return; }  // named twice: the first section keeps it
+              var item = self.items.find(function (i) { return i.field.key === key; });
+              if (item) { item.section = made.uid; placed[key] = true; }
+            });
+          });
+          this.normalize();
+        },
+
+        makeSection: function (label) {
+          uidSeq += 1;
+          return {
+            uid: "s" + uidSeq,
+            label: {
+              en: typeof label === "string" ? label : (label && label.en) || "",
+              zh: (label && typeof label === "object" && label.zh) || "",
+            },
+          };
         },
 
         makeItem: function (field, conditions, body) {
@@ -190,6 +223,7 @@
           uidSeq += 1;
           return {
             uid: "u" + uidSeq,
+            section: null,
             field: f,
             opts: opts,
             defaultText: def === undefined || def === null ? "" : (Array.isArray(def) ? def.join(", ") : String(def)),
@@ -283,12 +317,15 @@
           if (dedup.length) { body.dedup = dedup; }
           var indexes = parseKeyLines(this.entity.indexesText);
           if (indexes.length) { body.indexes = indexes; }
-          if (Array.isArray(body.layout)) {
-            var keys = this.fieldKeys();
-            body.layout = body.layout.map(function (section) {
-              var copy = clone(section);
-              copy.fields = (copy.fields || []).filter(function (k) { return keys.indexOf(k) >= 0; });
-              return copy;
+          if (this.sections.length) {
+            body.layout = this.sections.map(function (section) {
+              var out = {};
+              var label = {};
+              if (section.label.zh) { label.zh = section.label.zh; }
+              if (section.label.en) { label.en = section.label.en; }
+              if (Object.keys(label).length) { out.label = label; }
+              out.fields = self.itemsIn(section.uid).map(function (item) { return item.field.key; }).filter(Boolean);
+              return out;
             });
           }
           return body;
@@ -332,6 +369,7 @@
             // native drag and drop: the fallback mode would add a copy of the dragged card to the
             // page, whose Alpine attributes cannot be evaluated outside its x-for
             emptyInsertThreshold: 40,
+            // the indexes are of rows (section headings count): a card lands under the heading above it
             onAdd: function (event) {
               // give the dragged palette entry back to the palette; Alpine renders the new field
               var type = event.item.getAttribute("data-type");
@@ -340,16 +378,16 @@
               } else {
                 event.item.remove();
               }
-              self.addType(type, event.newDraggableIndex);
+              self.addType(type, event.newIndex);
             },
             onUpdate: function (event) {
               // undo Sortable's DOM move and let Alpine reorder from the data (it owns these nodes)
               var list = event.from;
               var item = event.item;
               list.removeChild(item);
-              var siblings = list.querySelectorAll(":scope > .fe-field");
-              list.insertBefore(item, siblings[event.oldDraggableIndex] || null);
-              self.move(event.oldDraggableIndex, event.newDraggableIndex);
+              var siblings = list.querySelectorAll(":scope > li");
+              list.insertBefore(item, siblings[event.oldIndex] || null);
+              self.moveRow(event.oldIndex, event.newIndex);
             },
           });
         },
@@ -373,21 +411,144 @@
           }
           if (type === "subtable") { field.fields = [{ key: "col_1", type: "text" }]; }
           var item = this.makeItem(field, {});
-          if (typeof index === "number" && index >= 0 && index <= this.items.length) {
-            this.items.splice(index, 0, item);
+          var rows = this.rows;
+          if (typeof index === "number" && index >= 0 && index <= rows.length) {
+            rows.splice(index, 0, { uid: item.uid, item: item, section: null });
+            this.applyRows(rows);
           } else {
+            // a click adds at the end of the section being edited (the selected one, or the selected field's)
+            var here = this.selSection || (this.sel && this.sectionOf(this.sel));
+            item.section = here ? here.uid : null;
             this.items.push(item);
+            this.normalize();
           }
           this.selected = item.uid;
           this.touch();
         },
 
-        move: function (from, to) {
+        // ------------------------------------------------------------ sections
+        // the canvas rows: fields of no section, then each section's heading and fields
+        get rows() {
+          var self = this;
+          var rows = this.looseItems().map(function (item) { return { uid: item.uid, item: item, section: null }; });
+          this.sections.forEach(function (section) {
+            rows.push({ uid: section.uid, item: null, section: section });
+            self.itemsIn(section.uid).forEach(function (item) { rows.push({ uid: item.uid, item: item, section: null }); });
+          });
+          return rows;
+        },
+        sectionOf: function (item) {
+          var uid = item.section;
+          return this.sections.find(function (s) { return s.uid === uid; }) || null;
+        },
+        looseItems: function () {
+          var self = this;
+          return this.items.filter(function (item) { return !self.sectionOf(item); });
+        },
+        itemsIn: function (uid) {
+          return this.items.filter(function (item) { return item.section === uid; });
+        },
+        // keep ``items`` in the form's order: no section first, then section by section
+        normalize: function () {
+          var self = this;
+          var ordered = this.looseItems();
+          this.sections.forEach(function (section) { ordered = ordered.concat(self.itemsIn(section.uid)); });
+          ordered.forEach(function (item) { if (!self.sectionOf(item)) { item.section = null; } });
+          this.items = ordered;
+        },
+        // the rows in a new order: each field goes to the section whose heading is above it
+        applyRows: function (rows) {
+          var current = null;
+          var items = [];
+          var sections = [];
+          rows.forEach(function (row) {
+            if (row.section) { current = row.section.uid; sections.push(row.section); return; }
+            row.item.section = current;
+            items.push(row.item);
+          });
+          this.sections = sections;
+          this.items = items;
+        },
+        moveRow: function (from, to) {
           if (from === to || from === undefined || to === undefined) { return; }
-          var moved = this.items.splice(from, 1)[0];
-          this.items.splice(to, 0, moved);
+          var rows = this.rows;
+          var moved = rows.splice(from, 1)[0];
+          if (moved.section) { return; }  // headings are not draggable: sections move with their buttons
+          rows.splice(to, 0, moved);
+          this.applyRows(rows);
           this.touch();
         },
+        // a field one place up or down inside its section (the non-drag way to reorder)
+        moveField: function (delta) {
+          var item = this.sel;
+          if (!item) { return; }
+          var group = this.sectionOf(item) ? this.itemsIn(item.section) : this.looseItems();
+          var at = group.indexOf(item);
+          var other = group[at + delta];
+          if (!other) { return; }
+          var i = this.items.indexOf(item);
+          var j = this.items.indexOf(other);
+          this.items.splice(i, 1, other);
+          this.items.splice(j, 1, item);
+          this.touch();
+        },
+        moveFieldUp: function () { this.moveField(-1); },
+        moveFieldDown: function () { this.moveField(1); },
+        setFieldSection: function (event) {
+          var item = this.sel;
+          if (!item) { return; }
+          var uid = event.target.value || null;
+          if (item.section === uid) { return; }
+          item.section = uid;
+          this.items.splice(this.items.indexOf(item), 1);
+          this.items.push(item);  // last of its new section
+          this.normalize();
+          this.touch();
+        },
+        addSection: function () {
+          var section = this.makeSection(null);
+          this.sections.push(section);
+          this.selected = section.uid;
+          this.touch();
+        },
+        // the section's fields go back to no section (shown first)
+        removeSection: function () {
+          var section = this.selSection;
+          if (!section) { return; }
+          this.itemsIn(section.uid).forEach(function (item) { item.section = null; });
+          this.sections = this.sections.filter(function (s) { return s !== section; });
+          this.selected = null;
+          this.normalize();
+          this.touch();
+        },
+        moveSection: function (delta) {
+          var section = this.selSection;
+          if (!section) { return; }
+          var at = this.sections.indexOf(section);
+          var to = at + delta;
+          if (to < 0 || to >= this.sections.length) { return; }
+          this.sections.splice(at, 1);
+          this.sections.splice(to, 0, section);
+          this.normalize();
+          this.touch();
+        },
+        moveSectionUp: function () { this.moveSection(-1); },
+        moveSectionDown: function () { this.moveSection(1); },
+        get selSection() {
+          var uid = this.selected;
+          return this.sections.find(function (s) { return s.uid === uid; }) || null;
+        },
+        get noneSelected() { return !this.sel && !this.selSection; },
+        sectionTitle: function (section) {
+          var label = section.label || {};
+          var mine = this.data.locale === "zh" ? label.zh || label.en : label.en || label.zh;
+          return mine || this.messages.untitledSection || "";
+        },
+        sectionClass: function (section) { return section.uid === this.selected ? "fe-section-head is-selected" : "fe-section-head"; },
+        rowKey: function (row) { return row.item ? row.item.field.key : null; },
+        rowClass: function (row) { return row.section ? this.sectionClass(row.section) : "fe-field " + this.fieldClass(row.item); },
+        sectionOptionSelected: function (section) { return !!this.sel && this.sel.section === section.uid; },
+        noSectionSelected: function () { return !!this.sel && !this.sectionOf(this.sel); },
 
         removeField: function (uid) {
           if (!window.confirm(this.messages.removeConfirm)) { return; }

@@ -402,3 +402,30 @@ def test_designer_page_knows_where_to_ask_for_fields(client: FlaskClient, admin:
 @pytest.mark.parametrize("path", ["/static/form-engine/designer.js", "/static/form-engine/designer.css"])
 def test_static_files_are_served(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code == 200
+
+
+def test_a_saved_layout_round_trips_through_the_designer(client: FlaskClient, admin: Member) -> None:
+    publish_entity(client, admin, CUSTOMER)
+    layout = [
+        {"label": {"en": "Money", "zh": "金额"}, "fields": ["spent", "level"]},
+        {"fields": []},
+    ]
+    answer = client.put(
+        "/api/v1/apps/crm/entities/customer", json={**CUSTOMER, "layout": layout}, headers=admin.headers
+    )
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["body"]["layout"] == layout
+    sign_in(client, admin)
+    html = client.get("/apps/crm/entities/customer/design").get_data(as_text=True)
+    # the page hands the draft's layout to the script, which edits it (designer.js ``load``/``buildBody``)
+    assert _designer_data(html)["body"]["layout"] == layout
+    assert 'data-testid="add-section"' in html
+    assert 'data-testid="prop-section"' in html
+    # a layout naming a field the body does not have is refused where it is
+    bad = client.put(
+        "/api/v1/apps/crm/entities/customer",
+        json={**CUSTOMER, "layout": [{"fields": ["nope"]}]},
+        headers=admin.headers,
+    )
+    assert_problem(bad, 422)
+    assert "/layout/0/fields/0" in bad.get_json()["errors"]

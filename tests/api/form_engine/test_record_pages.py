@@ -384,3 +384,86 @@ def test_a_reader_sees_no_edit_or_bulk_controls(client: FlaskClient, crm: Member
     listing = _text(client.get(PAGES))
     assert 'class="bulk-bar"' not in listing
     assert 'data-testid="edit-record"' not in _text(client.get(f"{PAGES}/{record['id']}"))
+
+
+# ---------------------------------------------------------------- layout sections
+
+SECTIONED: dict[str, Any] = {
+    **CUSTOMER,
+    "layout": [
+        {"label": {"en": "Money", "zh": "金额"}, "fields": ["amount", "level"]},
+        {"label": "Contact", "fields": ["phone", "notes"]},
+        {"fields": ["vip_since"]},
+    ],
+}
+
+
+def _form_order(html: str) -> list[tuple[str, str]]:
+    """(section legend or "", field key) in page order; "-" for fields outside any section."""
+    out: list[tuple[str, str]] = []
+    for part in re.split(r"(?=<fieldset)|(?=</fieldset>)", html):
+        legend = re.search(r"<legend>([^<]*)</legend>", part) if part.startswith("<fieldset") else None
+        name = legend.group(1) if legend else ("" if part.startswith("<fieldset") else "-")
+        out += [(name, key) for key in re.findall(r'class="field rf-field[^"]*"\s+data-field="(\w+)"', part)]
+    return out
+
+
+def test_the_form_groups_fields_under_the_layout_sections(client: FlaskClient, admin: Member) -> None:
+    publish_entity(client, admin, SECTIONED)
+    _sign_in(client, admin)
+    html = _text(client.get(f"{PAGES}/new"))
+    # fields of no section first (definition order), then the sections in layout order, fields in theirs
+    assert _form_order(html) == [
+        ("-", "name"),
+        ("-", "active"),
+        ("-", "tags"),
+        ("-", "contacts"),
+        ("Money", "amount"),
+        ("Money", "level"),
+        ("Contact", "phone"),
+        ("Contact", "notes"),
+        ("", "vip_since"),
+    ]
+    # vip_since is hidden by its condition (level is "normal"): so is its section, the only field in it
+    assert re.search(r'<fieldset class="rf-section stack" data-testid="form-section" hidden>\s*<div', html)
+    assert html.count('data-testid="form-section"') == 3
+
+
+def test_the_record_page_shows_the_sections_in_order(client: FlaskClient, admin: Member) -> None:
+    publish_entity(client, admin, SECTIONED)
+    record = _make(client, admin, {"name": "Acme", "phone": "13800138000", "amount": "12.50"})
+    _sign_in(client, admin)
+    html = _text(client.get(f"{PAGES}/{record['id']}"))
+    headings = re.findall(r'<h3 class="record-section" data-testid="record-section">([^<]*)</h3>', html)
+    assert headings == [
+        "Money",
+        "Contact",
+    ]  # vip_since is not in the record (hidden): its section is left out
+    keys = re.findall(r'<dd data-field="(\w+)">', html)
+    assert keys.index("name") < keys.index("amount") < keys.index("level") < keys.index("phone")
+    assert html.index("Money") < html.index('data-field="amount"') < html.index("Contact")
+
+
+def test_a_body_without_layout_renders_as_before(client: FlaskClient, crm: Member) -> None:
+    _sign_in(client, crm)
+    html = _text(client.get(f"{PAGES}/new"))
+    assert "<fieldset" not in html
+    assert [key for _s, key in _form_order(html)] == [f["key"] for f in CUSTOMER["fields"]]
+    record = _make(client, crm, {"name": "Acme"})
+    assert 'data-testid="record-section"' not in _text(client.get(f"{PAGES}/{record['id']}"))
+
+
+def test_layout_sections_is_pure_and_puts_loose_fields_first() -> None:
+    from opsloom.form_engine.record_forms import layout_sections
+
+    layout = [{"label": {"en": "B"}, "fields": ["b", "a", "gone"]}, {"label": "Empty", "fields": ["x"]}]
+    sections = layout_sections(
+        layout,
+        ["a", "b", "c"],
+        key=lambda k: k,
+        label=lambda v, d: (v or {}).get("en", d) if isinstance(v, dict) else (v or d),
+    )
+    assert [(s.label, s.items) for s in sections] == [(None, ["c"]), ("B", ["b", "a"])]
+    assert [
+        (s.label, s.items) for s in layout_sections(None, ["a"], key=lambda k: k, label=lambda v, d: d)
+    ] == [(None, ["a"])]
