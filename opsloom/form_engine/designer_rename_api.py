@@ -15,6 +15,7 @@ from marshmallow import Schema, fields
 from opsloom.platform.api import require_admin
 from opsloom.platform.db import request_session, utcnow
 from opsloom.platform.definitions import service as definitions
+from opsloom.platform.definitions.api import DefinitionSchema, definition_state, definition_view
 from opsloom.platform.errors import ValidationError
 from opsloom.platform.plugin_host import get_plugin_host
 
@@ -69,17 +70,8 @@ class ElsewhereSchema(Schema):
     old = fields.Raw()
 
 
-class DraftSchema(Schema):
-    key = fields.String()
-    version = fields.Integer()
-    status = fields.String()
-    checksum = fields.String()
-    body = fields.Dict()
-    latest_version = fields.Integer(allow_none=True)
-
-
 class RenameResultSchema(Schema):
-    draft = fields.Nested(DraftSchema, metadata={"description": "The saved draft."})
+    draft = fields.Nested(DefinitionSchema, metadata={"description": "The saved draft."})
     changes = fields.List(
         fields.Nested(RenameChangeSchema), metadata={"description": "The places rewritten."}
     )
@@ -153,16 +145,8 @@ class RenameField(MethodView):
             other_body = lookup("entity", other.key) if other.key != key else None
             for place in references_elsewhere(other_body or {}, entity=key, old_key=old, lookup=lookup):
                 elsewhere.append({"entity": other.key, **place})
-        latest = definitions.latest_published(session, app, kind, key)
         return {
-            "draft": {
-                "key": row.key,
-                "version": row.version,
-                "status": row.status,
-                "checksum": row.checksum,
-                "body": row.body,
-                "latest_version": latest.version if latest else None,
-            },
+            "draft": definition_view(row, app, **definition_state(app, kind, key)),
             "changes": changes,
             "elsewhere": elsewhere,
             "conditions": condition_texts(row.body),

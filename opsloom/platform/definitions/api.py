@@ -281,7 +281,8 @@ def _app_and_kind(actor: Actor, app_key: str, kind_plural: str) -> tuple[App, De
     return app, service.kind_for_url(_registries(), kind_plural)
 
 
-def _definition_view(row: Definition, app: App, **extra: Any) -> dict[str, Any]:
+def definition_view(row: Definition, app: App, **extra: Any) -> dict[str, Any]:
+    """A definition row as ``DefinitionSchema`` shows it (engines' endpoints that save drafts answer the same)."""
     return {
         "app": app.key,
         "kind": row.kind,
@@ -299,7 +300,8 @@ def _definition_view(row: Definition, app: App, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _state(app: App, kind: DefinitionKind, key: str) -> dict[str, Any]:
+def definition_state(app: App, kind: DefinitionKind, key: str) -> dict[str, Any]:
+    """Whether ``key`` has a draft and its latest published version (the extra fields of a definition view)."""
     session = request_session()
     latest = service.latest_published(session, app, kind, key)
     draft = service.draft_of(session, app, kind, key)
@@ -431,7 +433,7 @@ class DefinitionItem(MethodView):
         app, kind = _app_and_kind(actor, app_key, kind_plural)
         version = service.parse_version(query.get("version"))
         row = service.get_definition(request_session(), app=app, kind=kind, key=key, version=version)
-        return _definition_view(row, app, **_state(app, kind, key))
+        return definition_view(row, app, **definition_state(app, kind, key))
 
     @blp.doc(requestBody={**_JSON_OBJECT, "description": "The definition body, valid for its kind's schema."})
     @blp.response(200, DefinitionSchema, description="The saved draft.")
@@ -450,7 +452,7 @@ class DefinitionItem(MethodView):
             now=utcnow(),
             registries=_registries(),
         )
-        return _definition_view(row, app, **_state(app, kind, key))
+        return definition_view(row, app, **definition_state(app, kind, key))
 
     @blp.response(204)
     def delete(self, app_key: str, kind_plural: str, key: str) -> None:
@@ -506,7 +508,7 @@ class DefinitionVersions(MethodView):
         return {
             "items": page.items,
             "next_cursor": page.next_cursor,
-            "draft": _definition_view(draft, app) if draft is not None else None,
+            "draft": definition_view(draft, app) if draft is not None else None,
         }
 
 
