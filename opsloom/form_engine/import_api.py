@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Response, current_app, request, send_file, stream_with_context, url_for
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from opsloom.platform.api import current_actor
@@ -23,8 +24,10 @@ from opsloom.platform.web.i18n import locale_code
 
 from . import exports
 from .file_rules import content_disposition
+from .import_models import RUN_STATUSES
+from .import_refs import RESOLVED_SHOWN
 from .import_runs import SYNC_MAX_ROWS, batch_size, find_run, import_folder, queue_run, run_json, run_now
-from .import_service import ImportService, parse_options
+from .import_service import MODES, ImportService, parse_options
 from .imports import read_sheet
 from .service import RecordService
 
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
 
     from .import_models import ImportRun
 
-__all__ = ["blp", "records_for", "report", "start_import"]
+__all__ = ["ImportRunSchema", "blp", "records_for", "report", "start_import"]
 
 blp = Blueprint(
     "imports", __name__, description="Import records from CSV/XLSX files; export them as CSV/XLSX."
@@ -45,6 +48,64 @@ _EXPORT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+
+
+class ImportRowErrorSchema(Schema):
+    row = fields.Integer(metadata={"description": "The row in the file (the header is row 1)."})
+    column = fields.String(metadata={"description": "The column's header text; empty for the whole row."})
+    field = fields.String(allow_none=True)
+    message = fields.String()
+
+
+class ImportResolutionSchema(Schema):
+    """One name found in a reference column: ``Wang Fang`` -> user 7."""
+
+    text = fields.String(metadata={"description": "The text of the cell (one value of a many relation)."})
+    id = fields.Integer(metadata={"description": "The user, department or record it names."})
+    by = fields.String(
+        metadata={
+            "description": "What matched: username, display_name, key, name, path, or the key of the "
+            "target's unique or title field."
+        }
+    )
+    target = fields.String(metadata={"description": "user, department, or the related entity's key."})
+
+
+class ImportRunSchema(Schema):
+    """An import run: what was asked, how far it got, and how it went."""
+
+    id = fields.Integer()
+    entity = fields.String()
+    file_name = fields.String()
+    status = fields.String(metadata={"enum": list(RUN_STATUSES)})
+    mode = fields.String(metadata={"enum": list(MODES)})
+    dry_run = fields.Boolean()
+    upsert_key = fields.List(fields.String())
+    written = fields.Boolean(metadata={"description": "Whether the records were kept."})
+    total = fields.Integer()
+    processed = fields.Integer()
+    created = fields.Integer()
+    updated = fields.Integer()
+    failed = fields.Integer()
+    errors = fields.List(
+        fields.Nested(ImportRowErrorSchema),
+        metadata={"description": "The first errors; the error file has them all."},
+    )
+    resolved = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Nested(ImportResolutionSchema)),
+        metadata={
+            "description": "Names found in user, department and relation columns, by field key (the first "
+            f"{RESOLVED_SHOWN} per field; ids typed as ids are left out), as the importer's role could find "
+            "them. A background run stores them with its progress counts, so a failed run keeps those of "
+            "the rows it counted; `{}` while nothing is resolved."
+        },
+    )
+    has_error_file = fields.Boolean()
+    error_file = fields.String(allow_none=True, metadata={"description": "The URL of the failed rows (CSV)."})
+    message = fields.String(allow_none=True, metadata={"description": "Why a failed run failed."})
+    created_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    finished_at = fields.String(allow_none=True, metadata={"format": "date-time"})
 
 
 def records_for(app_key: str) -> RecordService:
@@ -126,11 +187,9 @@ def start_import(
         )  # type: ignore[attr-defined]
         return report(records.app.key, run), 202
     run = run_now(service, entity, sheet, options, file_name=file_name, folder=folder)
-    body = report(records.app.key, run)
-    # names found in user, department and relation columns ("Wang Fang" -> user 7), so a dry run shows them;
-    # not kept in the run's log row, so a background run's report has none
-    body["resolved"] = service.resolved
-    return body, 200
+    # the report lists the names found in user, department and relation columns ("Wang Fang" -> user 7),
+    # kept on the run's log row, so a dry run and a background run show them as well
+    return report(records.app.key, run), 200
 
 
 @blp.route("/apps/<app_key>/records/<entity>/import", methods=["POST"])
@@ -160,8 +219,15 @@ def start_import(
         },
     }
 )
-@blp.response(200, description="The preview (`preview: true`) or the report of a finished run.")
-@blp.alt_response(202, description="A big file: the queued run; follow `GET /apps/{app}/imports/{id}`.")
+@blp.response(
+    200,
+    description="The preview (`preview: true`) or the report of a finished run (as `GET /apps/{app}/imports/{id}`).",
+)
+@blp.alt_response(
+    202,
+    schema=ImportRunSchema,
+    description="A big file: the queued run; follow `GET /apps/{app}/imports/{id}`.",
+)
 def import_records(app_key: str, entity: str) -> Any:
     """Import records from a CSV or XLSX file (requires the import and create rights; update for upserts)."""
     records = records_for(app_key)
@@ -171,7 +237,11 @@ def import_records(app_key: str, entity: str) -> Any:
 
 
 @blp.route("/apps/<app_key>/imports/<int:run_id>", methods=["GET"])
-@blp.response(200, description="The run: status (queued, running, done, failed), counts, first errors.")
+@blp.response(
+    200,
+    ImportRunSchema,
+    description="The run: status (queued, running, done, failed), counts, first errors, resolved names.",
+)
 def import_progress(app_key: str, run_id: int) -> dict[str, Any]:
     """Progress of one of your import runs."""
     records = records_for(app_key)

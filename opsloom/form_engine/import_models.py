@@ -48,6 +48,10 @@ class ImportRun(Base):
     error_path: Mapped[str | None] = mapped_column(String(500))
     #: the first errors, for the report: [{row, column, field, message}]
     errors: Mapped[list] = mapped_column(JSONType, default=list)
+    #: how names in reference columns resolved, as the importer's role found them (``RefResolver.resolved``):
+    #: {field: [{text, id, by, target}]}, at most ``RESOLVED_SHOWN`` per field; written with the progress
+    #: and at the end, so a failed run keeps those of the rows it counted. None: logged before revision fe_0003
+    resolved: Mapped[dict | None] = mapped_column(JSONType)
     message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(Stamp)

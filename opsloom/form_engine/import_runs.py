@@ -4,7 +4,11 @@ The request creates the ``ImportRun`` row. A small file runs at once in the requ
 transaction; a big one is saved under ``IMPORT_FOLDER`` and ``import_job`` runs it
 after the request commits (the job id is enqueued from an ``after_commit`` hook, so a
 worker never looks for a run that is not there yet). The job is its own edge: a
-skip-invalid run commits batch by batch, with the progress in the same commit.
+skip-invalid run commits batch by batch, with the progress in the same commit. The
+progress includes the names resolved so far (``resolved``), so a run's report shows them
+whether it ran in the request or as a job, and a failed job keeps those of the rows it
+counted. Only the run's importer reads it back (``find_run``), and the names were found
+with their role's read scope, so the report shows nothing they could not see.
 """
 
 from __future__ import annotations
@@ -94,6 +98,7 @@ def _finish(run: ImportRun, outcome: ImportOutcome, error_path: Path | None, now
     )
     run.written = outcome.written
     run.errors = outcome.errors
+    run.resolved = outcome.resolved_json()
     run.error_path = str(error_path) if error_path else None
     run.finished_at = now
 
@@ -184,6 +189,8 @@ def run_json(run: ImportRun) -> dict[str, Any]:
         "updated": run.updated,
         "failed": run.failed,
         "errors": run.errors or [],
+        # as the run's importer resolved them (their read scope and clear fields); only they can read the run
+        "resolved": run.resolved or {},
         "has_error_file": bool(run.error_path),
         "message": run.message,
         "created_at": run.created_at.isoformat() if run.created_at else None,
@@ -245,11 +252,13 @@ def _perform(ctx: JobContext, session: Session, run_id: int) -> str:
     sqlite = database_is_sqlite(session)
 
     def progress(outcome: ImportOutcome) -> None:
+        # the resolutions go with the counts, so a run that fails later keeps those of the rows it counted
         counts = {
             "processed": outcome.processed,
             "created": outcome.created,
             "updated": outcome.updated,
             "failed": outcome.failed,
+            "resolved": outcome.resolved_json(),
         }
         if stepwise:
             for name, value in counts.items():

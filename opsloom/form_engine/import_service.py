@@ -153,7 +153,7 @@ class ErrorFile:
 
 @dataclass
 class ImportOutcome:
-    """How a run went: counts, the first errors, whether the records were kept."""
+    """How a run went: counts, the first errors, whether the records were kept, how names resolved."""
 
     total: int = 0
     processed: int = 0
@@ -162,6 +162,12 @@ class ImportOutcome:
     failed: int = 0
     written: bool = False
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: names found in reference columns so far, by field key (the run's ``RefResolver.resolved``, live)
+    resolved: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def resolved_json(self) -> dict[str, list[dict[str, Any]]]:
+        """A copy of ``resolved`` to store: the resolver keeps appending to its lists."""
+        return {key: list(items) for key, items in self.resolved.items()}
 
     def fail(self, errors: list[RowError]) -> None:
         self.failed += 1
@@ -179,8 +185,6 @@ class ImportService:
         self.records = records
         self.session = records.session
         self.batch_size = batch_size
-        #: names the last run resolved in reference columns, by field key (see ``RefResolver.resolved``)
-        self.resolved: dict[str, list[dict[str, Any]]] = {}
 
     # ------------------------------------------------------------ checks
     def check_rights(self, entity: str, options: ImportOptions) -> EntityModel:
@@ -368,9 +372,8 @@ class ImportService:
             raise ValidationError(
                 "The file has a header but no rows to import.", errors={"file": "has no rows"}
             )
-        outcome = ImportOutcome(total=sheet.total)
         refs = RefResolver(self.records, model, mapping)
-        self.resolved = refs.resolved
+        outcome = ImportOutcome(total=sheet.total, resolved=refs.resolved)
         atomic = options.mode == "all_or_nothing" or options.dry_run
         savepoint = self.session.begin_nested() if atomic else None
         try:

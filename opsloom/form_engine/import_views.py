@@ -21,6 +21,7 @@ from opsloom.platform.errors import OpsloomError
 from opsloom.platform.web.guards import form_list, form_text, is_htmx, login_required, page_actor
 
 from .import_api import records_for, report, start_import
+from .import_refs import RESOLVED_SHOWN
 from .import_runs import find_run, import_folder
 from .imports import importable_fields
 
@@ -195,4 +196,4 @@ def run_page(app_key: str, run_id: int) -> ResponseReturnValue:
     records = records_for(app_key)
     found = report(app_key, find_run(request_session(), records.actor, records.app.id, run_id))
     template = "form_engine/_import_progress.html" if is_htmx() else "form_engine/import_run.html"
-    return render_template(template, app=records.app, run=found)
+    return render_template(template, app=records.app, run=found, resolved_shown=RESOLVED_SHOWN)

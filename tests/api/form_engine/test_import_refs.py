@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import publish_entity
+from tests.conftest import assert_problem, publish_entity
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -52,7 +52,9 @@ def crm(client: FlaskClient, admin: Member) -> Member:
     return admin
 
 
-def _post(client: FlaskClient, member: Member, text: str, options: dict[str, Any] | None = None) -> TestResponse:
+def _post(
+    client: FlaskClient, member: Member, text: str, options: dict[str, Any] | None = None
+) -> TestResponse:
     body: dict[str, Any] = {"file": (io.BytesIO(text.encode()), "orders.csv")}
     if options is not None:
         body["options"] = json.dumps(options)
@@ -105,7 +107,10 @@ def test_users_by_username_and_display_name(client: FlaskClient, crm: Member) ->
     wang = _user(client, crm, "wangfang", "Wang Fang")
     li = _user(client, crm, "lisi", "李四")
     gone = _user(client, crm, "gone", "Gone Person")
-    assert client.patch(f"/api/v1/users/{gone}", json={"is_active": False}, headers=crm.headers).status_code == 200
+    assert (
+        client.patch(f"/api/v1/users/{gone}", json={"is_active": False}, headers=crm.headers).status_code
+        == 200
+    )
     report = _report(
         client,
         crm,
@@ -167,7 +172,9 @@ def test_preview_and_dry_run_show_the_resolved_names(client: FlaskClient, crm: M
     wang = _user(client, crm, "wangfang", "Wang Fang")
     acme = _customer(client, crm, name="Acme", phone="13812345678")
     before = snapshot()
-    preview = _post(client, crm, f"title,owner,customer\nA,Wang Fang,Acme\nB,alice,{acme}\n", {"preview": True})
+    preview = _post(
+        client, crm, f"title,owner,customer\nA,Wang Fang,Acme\nB,alice,{acme}\n", {"preview": True}
+    )
     assert preview.status_code == 200, preview.get_json()
     first, second = preview.get_json()["sample"]
     assert first["values"] == {"title": "A", "owner": wang, "customer": acme}
@@ -175,11 +182,15 @@ def test_preview_and_dry_run_show_the_resolved_names(client: FlaskClient, crm: M
         "owner": [{"text": "Wang Fang", "id": wang, "by": "display_name", "target": "user"}],
         "customer": [{"text": "Acme", "id": acme, "by": "name", "target": "customer"}],
     }
-    assert second["resolved"] == {"owner": [{"text": "alice", "id": crm.user_id, "by": "username", "target": "user"}]}
+    assert second["resolved"] == {
+        "owner": [{"text": "alice", "id": crm.user_id, "by": "username", "target": "user"}]
+    }
     assert snapshot() == before
     dry = _report(client, crm, "title,owner\nA,Wang Fang\n", {"dry_run": True})
     assert (dry["written"], dry["created"]) == (False, 1)
-    assert dry["resolved"]["owner"] == [{"text": "Wang Fang", "id": wang, "by": "display_name", "target": "user"}]
+    assert dry["resolved"]["owner"] == [
+        {"text": "Wang Fang", "id": wang, "by": "display_name", "target": "user"}
+    ]
 
 
 def test_preview_page_shows_the_resolution(client: FlaskClient, crm: Member) -> None:
@@ -190,7 +201,10 @@ def test_preview_page_shows_the_resolution(client: FlaskClient, crm: Member) -> 
     wizard = "/apps/crm/records/order/import"
     page = client.post(
         wizard,
-        data={"csrf_token": csrf_of(client, wizard), "file": (io.BytesIO(b"title,owner\nA,Wang Fang\n"), "o.csv")},
+        data={
+            "csrf_token": csrf_of(client, wizard),
+            "file": (io.BytesIO(b"title,owner\nA,Wang Fang\n"), "o.csv"),
+        },
         content_type="multipart/form-data",
     )
     html = text_of(page)
@@ -209,7 +223,7 @@ def test_unknown_and_ambiguous_names_fail_the_rows_and_nothing_is_written(
     _customer(client, crm, name="Twin", phone="13812345678")
     _customer(client, crm, name="Twin", phone="13912345678")
     before = snapshot()
-    text = "title,owner,customer,also_for\nA,Wang X,,\nB,Wang Fang,,\nC,,Twin,\nD,,Nobody,\nE,,,\"Twin; Nobody\"\nF,alice,,\n"
+    text = 'title,owner,customer,also_for\nA,Wang X,,\nB,Wang Fang,,\nC,,Twin,\nD,,Nobody,\nE,,,"Twin; Nobody"\nF,alice,,\n'
     report = _report(client, crm, text)
     assert (report["written"], report["created"], report["failed"]) == (False, 0, 5), report
     assert _without_log(snapshot()) == _without_log(before)
@@ -251,9 +265,7 @@ def scoped(client: FlaskClient, crm: Member, staff: Member) -> Member:
     return staff
 
 
-def test_a_record_outside_the_read_scope_is_unknown(
-    client: FlaskClient, crm: Member, scoped: Member
-) -> None:
+def test_a_record_outside_the_read_scope_is_unknown(client: FlaskClient, crm: Member, scoped: Member) -> None:
     theirs = _customer(client, crm, name="Hidden Corp", phone="13812345678", secret_code="S-1")
     mine = _customer(client, scoped, name="Mine", phone="13912345678")
     _customer(client, crm, name="Mine", phone="13712345678")  # the same title, outside staff's scope
@@ -355,3 +367,144 @@ def test_names_are_looked_up_once_per_run(client: FlaskClient, crm: Member, stat
     assert (len(by_name), len(by_title)) == (1, 1)
     assert {o["owner"] for o in _orders(client, crm).values()} == {wang}
     assert {o["customer"] for o in _orders(client, crm).values()} == {acme}
+
+
+# ---------------------------------------------------------------- background runs keep the resolutions
+
+
+@pytest.fixture
+def small_sync(app_config: dict[str, Any]) -> None:
+    """Files of more than 5 rows run as a job, 4 rows a batch."""
+    app_config.update(IMPORT_SYNC_MAX_ROWS=5, IMPORT_BATCH_SIZE=4)
+
+
+def _queued(client: FlaskClient, member: Member, text: str, options: dict[str, Any] | None = None) -> str:
+    """Post a big file; the URL of its run, which must be queued with nothing resolved yet."""
+    response = _post(client, member, text, options)
+    assert response.status_code == 202, response.get_json()
+    run = response.get_json()
+    assert (run["status"], run["resolved"]) == ("queued", {}), run
+    return f"/api/v1/apps/crm/imports/{run['id']}"
+
+
+@pytest.mark.usefixtures("small_sync")
+@pytest.mark.parametrize("options", [{}, {"mode": "skip_invalid"}, {"dry_run": True}])
+def test_a_background_run_keeps_the_resolved_names(
+    app: Flask, client: FlaskClient, crm: Member, options: dict[str, Any]
+) -> None:
+    from opsloom.platform.jobs import run_jobs
+
+    wang = _user(client, crm, "wangfang", "Wang Fang")
+    acme = _customer(client, crm, name="Acme", phone="13812345678")
+    beta = _customer(client, crm, name="Beta", phone="13912345678")
+    lines = ["title,owner,customer,also_for"]
+    lines += [f"O{i},Wang Fang,Acme,{acme}" for i in range(4)]  # the first batch
+    lines += ["O4,alice,139 1234 5678,Acme; Beta", f"O5,{crm.user_id},{beta},", "O6,WANGFANG,Acme,"]
+    url = _queued(client, crm, "\n".join(lines) + "\n", options)
+    assert run_jobs(app) >= 1
+    done = client.get(url, headers=crm.headers).get_json()
+    assert (done["status"], done["processed"], done["failed"]) == ("done", 7, 0), done
+    assert done["written"] is not bool(options.get("dry_run"))
+    # the same shape as a run done in the request: ids typed as ids are left out, each text listed once
+    assert done["resolved"] == {
+        "owner": [
+            {"text": "Wang Fang", "id": wang, "by": "display_name", "target": "user"},
+            {"text": "alice", "id": crm.user_id, "by": "username", "target": "user"},
+            {"text": "WANGFANG", "id": wang, "by": "username", "target": "user"},
+        ],
+        "customer": [
+            {"text": "Acme", "id": acme, "by": "name", "target": "customer"},
+            {"text": "139 1234 5678", "id": beta, "by": "phone", "target": "customer"},
+        ],
+        "also_for": [
+            {"text": "Acme", "id": acme, "by": "name", "target": "customer"},
+            {"text": "Beta", "id": beta, "by": "name", "target": "customer"},
+        ],
+    }
+    small = _report(client, crm, "\n".join(lines[:2]) + "\n", {"dry_run": True})
+    assert small["resolved"] == {key: done["resolved"][key][:1] for key in ("owner", "customer")}
+    assert set(small) == set(done)
+
+
+@pytest.mark.usefixtures("small_sync")
+def test_the_run_page_shows_the_resolved_names(app: Flask, client: FlaskClient, crm: Member) -> None:
+    from opsloom.platform.jobs import run_jobs
+    from tests.api.test_web_admin import sign_in, text_of
+
+    wang = _user(client, crm, "wangfang", "Wang Fang")
+    acme = _customer(client, crm, name="Acme")
+    url = _queued(client, crm, "title,owner,customer\n" + "".join(f"O{i},Wang Fang,Acme\n" for i in range(6)))
+    run_jobs(app)
+    sign_in(client, crm)
+    html = text_of(client.get(url.removeprefix("/api/v1")))
+    assert 'data-testid="import-resolved"' in html
+    assert f"Wang Fang → user {wang}" in html
+    assert f"Acme → customer {acme}" in html
+    # the panel htmx polls shows them too
+    panel = text_of(client.get(url.removeprefix("/api/v1"), headers={"HX-Request": "true"}))
+    assert f"Wang Fang → user {wang}" in panel
+
+
+@pytest.mark.usefixtures("small_sync")
+def test_a_failed_run_keeps_the_names_of_the_rows_it_counted(
+    app: Flask, client: FlaskClient, crm: Member, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opsloom.form_engine.import_service import ImportService
+    from opsloom.platform.jobs import run_jobs
+
+    wang = _user(client, crm, "wangfang", "Wang Fang")
+    _user(client, crm, "lisi", "Li Si")
+    original = ImportService._batch
+    calls: list[int] = []
+
+    def crash_on_the_second_batch(self: ImportService, *args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        original(self, *args)
+
+    monkeypatch.setattr(ImportService, "_batch", crash_on_the_second_batch)
+    lines = ["title,owner"] + [f"O{i},Wang Fang" for i in range(4)] + [f"O{i},Li Si" for i in range(4, 8)]
+    url = _queued(client, crm, "\n".join(lines) + "\n", {"mode": "skip_invalid"})
+    run_jobs(app)
+    failed = client.get(url, headers=crm.headers).get_json()
+    assert (failed["status"], failed["processed"], failed["created"]) == ("failed", 4, 4), failed
+    assert "disk on fire" in failed["message"]
+    # the first batch was committed with its names; the second never resolved anything that was kept
+    assert failed["resolved"] == {
+        "owner": [{"text": "Wang Fang", "id": wang, "by": "display_name", "target": "user"}]
+    }
+
+
+@pytest.mark.usefixtures("small_sync")
+def test_a_background_run_resolves_and_shows_only_what_its_importer_may_see(
+    app: Flask, client: FlaskClient, crm: Member, scoped: Member
+) -> None:
+    """The job resolves as the importer (read scope, clear fields only) and only the importer reads the run:
+    another member, even a workspace admin, gets a 404 from the API and the run page alike."""
+    from opsloom.platform.jobs import run_jobs
+    from tests.api.test_web_admin import sign_in, text_of
+
+    hidden = _customer(client, crm, name="Hidden Corp", phone="13812345678", secret_code="S-1")
+    mine = _customer(client, scoped, name="Mine", phone="13912345678")
+    text = "title,customer\nA,Hidden Corp\nB,13812345678\nC,S-1\nD,Mine\nE,Mine\nF,Hidden Corp\n"
+    url = _queued(client, scoped, text, {"mode": "skip_invalid"})
+    run_jobs(app)
+    done = client.get(url, headers=scoped.headers).get_json()
+    assert (done["status"], done["created"], done["failed"]) == ("done", 2, 4), done
+    assert done["resolved"] == {
+        "customer": [{"text": "Mine", "id": mine, "by": "name", "target": "customer"}]
+    }
+    assert all(e["message"].startswith("no customer '") for e in done["errors"])
+    assert hidden not in {item["id"] for items in done["resolved"].values() for item in items}
+    # nobody else reads the run, its resolutions or its error file: not even the admin
+    assert_problem(client.get(url, headers=crm.headers), 404)
+    assert_problem(client.get(done["error_file"], headers=crm.headers), 404)
+    admin_page = app.test_client()
+    sign_in(admin_page, crm)
+    page = admin_page.get(url.removeprefix("/api/v1"))
+    assert page.status_code == 404
+    assert "Mine →" not in text_of(page)
+    own_page = app.test_client()
+    sign_in(own_page, scoped)
+    assert f"Mine → customer {mine}" in text_of(own_page.get(url.removeprefix("/api/v1")))
