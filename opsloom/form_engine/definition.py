@@ -21,6 +21,7 @@ from opsloom.platform.definitions.kinds import DefinitionKind
 from opsloom.platform.definitions.validation import IDENTIFIER_PATTERN
 
 from .fields.base import COMMON_FIELD_PROPERTIES, FieldContext, FieldValueError, SchemaContext
+from .fields.references import checked
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -88,6 +89,24 @@ FIELD_SCHEMA: dict[str, Any] = {
     "properties": COMMON_PROPERTIES_SCHEMA,
 }
 
+#: one section of the form's layout: its heading and the keys of its fields, in order
+_LAYOUT_SECTION: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["fields"],
+    "properties": {
+        "label": LABEL_SCHEMA,
+        "fields": {"type": "array", "maxItems": MAX_FIELDS, "items": _IDENT},
+    },
+}
+#: where the fields no section names go among the sections; without it they come first
+_LAYOUT_UNSECTIONED: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["unsectioned"],
+    "properties": {"unsectioned": {"const": True}},
+}
+
 _CONDITIONS: dict[str, Any] = {
     "type": "object",
     "propertyNames": {"pattern": IDENTIFIER_PATTERN},
@@ -114,18 +133,16 @@ ENTITY_SCHEMA: dict[str, Any] = {
         "indexes": {"type": "array", "maxItems": 20, "items": _KEY_LIST},
         # each list of fields is a unique key: no two live records may share those values
         "dedup": {"type": "array", "maxItems": 10, "items": _KEY_LIST},
-        # the form's sections for the designer and the record page: [{"label": ..., "fields": [keys]}]
+        # the form's sections for the designer and the record page: [{"label": ..., "fields": [keys]}],
+        # and at most one {"unsectioned": true} placing the fields of no section (else they come first)
         "layout": {
             "type": "array",
-            "maxItems": 50,
+            "maxItems": 51,  # 50 sections and the marker
+            # if/then/else rather than oneOf: a bad section gets the section's message, not "no match"
             "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["fields"],
-                "properties": {
-                    "label": LABEL_SCHEMA,
-                    "fields": {"type": "array", "maxItems": MAX_FIELDS, "items": _IDENT},
-                },
+                "if": {"type": "object", "required": ["unsectioned"]},
+                "then": _LAYOUT_UNSECTIONED,
+                "else": _LAYOUT_SECTION,
             },
         },
     },
@@ -187,7 +204,8 @@ def _field_errors(i: int, field: dict[str, Any], ctx: SchemaContext) -> Iterator
         yield f"{base}/unique", f"a {field_type.name} field cannot be unique"
     if field.get("required") and field_type.computed:
         yield f"{base}/required", "a computed field is never entered, so it cannot be required"
-    for where, message in field_type.check(field, ctx):
+    # the type's own check, then the references it declares (field_references) that it left unsaid
+    for where, message in checked(field_type, field, ctx):
         yield f"{base}{where}", message
     if "default" in field and field["default"] is not None:
         if field_type.computed:
@@ -259,7 +277,20 @@ def check_entity(body: dict[str, Any], context: CheckContext) -> Iterator[tuple[
         yield from _condition_errors(body, name, set(keys))
     for name in ("indexes", "dedup"):
         yield from _key_list_errors(body, name, keys, types)
-    for i, section in enumerate(body.get("layout") or []):
+    yield from _layout_errors(body.get("layout") or [], set(keys))
+
+
+def _layout_errors(layout: list[dict[str, Any]], keys: set[str]) -> Iterator[tuple[str, str]]:
+    placed = False
+    for i, section in enumerate(layout):
+        if section.get("unsectioned"):
+            if placed:
+                yield (
+                    f"/layout/{i}",
+                    'the fields of no section are placed twice; keep one {"unsectioned": true}',
+                )
+            placed = True
+            continue
         for j, key in enumerate(section["fields"]):
             if key not in keys:
                 yield f"/layout/{i}/fields/{j}", f"there is no field {key!r}"

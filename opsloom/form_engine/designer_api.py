@@ -69,6 +69,8 @@ def palette(types: Mapping[str, FieldType]) -> list[dict[str, Any]]:
             "sortable": ftype.sortable,
             "masks": list(ftype.masks),
             "options_schema": ftype.options_schema,
+            # what the designer's condition builder (a rollup's filter) offers for fields of this type
+            "filter_operators": list(ftype.filter_operators),
         }
         for ftype in types.values()
     ]
@@ -316,6 +318,9 @@ class FieldTypeSchema(Schema):
     masks = fields.List(fields.String())
     options_schema = fields.Dict(
         metadata={"description": "JSON Schema properties of the type's own options."}
+    )
+    filter_operators = fields.List(
+        fields.String(), metadata={"description": "The operators a filter on a field of this type may use."}
     )
 
 

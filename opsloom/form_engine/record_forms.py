@@ -172,15 +172,21 @@ def layout_sections(
 ) -> list[Section[_Item]]:
     """Group ``items`` under the sections of an entity's ``layout``, in the layout's order.
 
-    Fields no section names come first, in their own order, without a heading; a field
-    named by two sections goes to the first. Sections left with no field to show (every
-    field hidden for the role) are dropped. Without a layout: one unlabelled section.
+    Fields no section names form one section without a heading (``label`` None), in their
+    own order: where the layout's ``{"unsectioned": true}`` stands (the first one, if
+    several), else first. A field named by two sections goes to the first. Sections left
+    with no field to show (every field hidden for the role) are dropped. Without a layout:
+    one unlabelled section.
     """
     by_key = {key(item): item for item in items}
     taken: set[str] = set()
     titled: list[Section[_Item]] = []
+    loose_at: int | None = None  # how many titled sections come before the fields of no section
     for section in layout if isinstance(layout, list) else ():
         if not isinstance(section, dict):
+            continue
+        if section.get("unsectioned") is True:
+            loose_at = len(titled) if loose_at is None else loose_at
             continue
         names: Sequence[Any] = section.get("fields") if isinstance(section.get("fields"), list) else ()
         members = []
@@ -191,7 +197,9 @@ def layout_sections(
         if members:
             titled.append(Section(label=label(section.get("label"), ""), items=members))
     loose = [item for k, item in by_key.items() if k not in taken]
-    return ([Section(label=None, items=loose)] if loose else []) + titled
+    if loose:
+        titled.insert(loose_at or 0, Section(label=None, items=loose))
+    return titled
 
 
 # ---------------------------------------------------------------- form text -> values

@@ -1,18 +1,21 @@
 """Renaming a field key: every place of an entity body that names the field is rewritten with it.
 
 Pure: no Flask, no session, no clock, no I/O; imports only the standard library, the
-expression package and the definitions' identifier rule. The designer's rename endpoint calls it on the draft, saves the
-result through the definitions service (so validation, audit and versions are those of a
-normal save) and reports the places it changed.
+expression package, the definitions' identifier rule and the field-type contract. The
+designer's rename endpoint calls it on the draft (and, when asked, on the app's other
+entities), saves the results through the definitions service (so validation, audit and
+versions are those of a normal save) and reports the places it changed.
 
 What names a field of entity ``E`` by key: the field itself; ``title_field``, ``dedup``,
 ``indexes`` and ``layout``; the keys of ``visible_if``/``required_if`` and the ``var``
-paths of every expression (conditions, formula ``expr``, rollup filters); formula text;
-a lookup's ``relation`` and, through a relation to ``E``, its ``field``; a relation's
-``display_field`` (also inside subtables); a rollup over ``E`` (``link``, ``field``,
-``filter``). A path is followed through relations as far as the bodies are known, so
-``parent.level`` is rewritten when ``parent`` links back to ``E``. Plugin field types
-with properties of their own that name fields are not known here.
+paths of their expressions; and whatever a field's type declares with
+``FieldType.field_references`` — a formula's text or ``expr``, a lookup's ``relation``
+and the ``field`` it shows, a relation's ``display_field`` (also inside subtables), a
+rollup's ``link``, ``field`` and ``filter``, and any plugin type's own properties. Built-in
+and plugin types go through that one hook: this module knows no type by name except that
+a ``relation`` is what a path hops through. A path is followed through relations as far
+as the bodies are known, so ``parent.level`` is rewritten when ``parent`` links back to
+``E``, and another entity's ``customer.level`` when its ``customer`` links to ``E``.
 
 Formula text keeps its author's spelling: identifiers are rewritten in place by a small
 scanner that reads the grammar's tokens (strings, ``[bracketed names]``, names, numbers),
@@ -26,14 +29,19 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsloom.platform import expr
 from opsloom.platform.definitions.validation import identifier_error
 
 from .definition import RESERVED_KEYS
+from .fields import builtin_types
+from .fields.base import SchemaContext
 
-__all__ = ["references_elsewhere", "rename_errors", "rename_field_references"]
+if TYPE_CHECKING:
+    from .fields.base import FieldReference, FieldType
+
+__all__ = ["references_elsewhere", "rename_errors", "rename_field_references", "rename_references_to"]
 
 #: (kind, key) -> the newest body of another definition of the app, or None
 Lookup = Callable[[str, str], Mapping[str, Any] | None]
@@ -76,33 +84,68 @@ def rename_errors(body: Mapping[str, Any], old_key: Any, new_key: Any) -> dict[s
 
 
 def rename_field_references(
-    body: Mapping[str, Any], old_key: str, new_key: str, *, lookup: Lookup | None = None
+    body: Mapping[str, Any],
+    old_key: str,
+    new_key: str,
+    *,
+    lookup: Lookup | None = None,
+    types: Mapping[str, FieldType] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Field ``old_key`` of entity ``body`` renamed to ``new_key``, with every reference in the body.
 
     The caller has checked the names (``rename_errors``). ``body`` is not changed.
 
     :param lookup: the app's other entities (to follow paths through relations); optional.
+    :param types: the field-type registry whose ``field_references`` are asked (the
+        app's, with its plugins' types); the built-in types by default.
     :returns: the new body and the changes, each ``{pointer, what, field, old, new}``:
-        the JSON pointer into the new body, what kind of place it is (``key``, ``formula``,
-        ``expr``, ``visible_if``, ``required_if``, ``title_field``, ``dedup``, ``indexes``,
-        ``layout``, ``rollup``, ``lookup``, ``display_field``), the key of the field holding
-        it (None for the entity's own settings), and the values before and after.
+        the JSON pointer into the new body, what kind of place it is (``key``,
+        ``visible_if``, ``required_if``, ``title_field``, ``dedup``, ``indexes``, ``layout``,
+        or what the field's type calls it: ``formula``, ``expr``, ``rollup``, ``lookup``,
+        ``display_field``, a plugin type's name), the key of the field holding it (None for
+        the entity's own settings), and the values before and after.
     """
-    return _Rewrite(body, str(body.get("key", "")), old_key, new_key, lookup).run()
+    return _Rewrite(body, str(body.get("key", "")), old_key, new_key, lookup, types).run()
+
+
+def rename_references_to(
+    body: Mapping[str, Any],
+    *,
+    entity: str,
+    old_key: str,
+    new_key: str,
+    lookup: Lookup | None = None,
+    types: Mapping[str, FieldType] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Another entity's ``body`` with its references to field ``old_key`` of ``entity`` renamed to ``new_key``.
+
+    Lookups and rollups over ``entity``, relations' display fields, and paths through a
+    relation to ``entity`` (``customer.level``) in formulas, conditions and filters: the
+    places and changes as ``rename_field_references`` reports them. ``lookup`` should give
+    ``entity``'s body as it was *before* the rename (paths are followed by the old names).
+    ``body`` itself being ``entity`` changes nothing here: that is ``rename_field_references``.
+    """
+    if body.get("key") == entity:
+        return copy.deepcopy(dict(body)), []
+    return _Rewrite(body, entity, old_key, new_key, lookup, types).run()
 
 
 def references_elsewhere(
-    body: Mapping[str, Any], *, entity: str, old_key: str, lookup: Lookup | None = None
+    body: Mapping[str, Any],
+    *,
+    entity: str,
+    old_key: str,
+    lookup: Lookup | None = None,
+    types: Mapping[str, FieldType] | None = None,
 ) -> list[dict[str, Any]]:
     """The places of another entity's ``body`` that name field ``old_key`` of ``entity``.
 
-    Each ``{pointer, what, field, old}`` as ``rename_field_references`` reports them (its
-    own rename is not applied: that body is another definition, with its own draft).
+    Each ``{pointer, what, field, old}`` as ``rename_references_to`` finds them, nothing
+    rewritten (a dry run: that body is another definition, with its own draft).
     """
-    if body.get("key") == entity:
-        return []
-    _new_body, changes = _Rewrite(body, entity, old_key, old_key + "_renamed", lookup).run()
+    _new_body, changes = rename_references_to(
+        body, entity=entity, old_key=old_key, new_key=old_key + "_renamed", lookup=lookup, types=types
+    )
     return [{k: v for k, v in change.items() if k != "new"} for change in changes]
 
 
@@ -110,7 +153,13 @@ class _Rewrite:
     """One rename applied to one body: ``target``.``old`` becomes ``target``.``new``."""
 
     def __init__(
-        self, body: Mapping[str, Any], target: str, old: str, new: str, lookup: Lookup | None
+        self,
+        body: Mapping[str, Any],
+        target: str,
+        old: str,
+        new: str,
+        lookup: Lookup | None,
+        types: Mapping[str, FieldType] | None,
     ) -> None:
         self.source = body  # read for relation hops: the names as they were
         self.body: dict[str, Any] = copy.deepcopy(dict(body))
@@ -119,6 +168,9 @@ class _Rewrite:
         self.old = old
         self.new = new
         self.lookup = lookup
+        self.types = types if types is not None else builtin_types()
+        # what the types' ``field_references`` see: the body as it was, the app's other entities
+        self.context = SchemaContext(entity=body, types=self.types, lookup_entity=self._body_of)
         self.changes: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------ the walk
@@ -126,6 +178,7 @@ class _Rewrite:
         fields = self.body.get("fields")
         fields = fields if isinstance(fields, list) else []
         mine = self.home == self.target
+        sources = self.source.get("fields")
         for i, field in enumerate(fields):
             if not isinstance(field, dict):
                 continue
@@ -133,7 +186,7 @@ class _Rewrite:
             if mine and field.get("key") == self.old:
                 field["key"] = self.new
                 self._note(f"{where}/key", "key", self.new, self.old, self.new)
-            self._field(field, where)
+            fields[i] = self._field(field, sources[i], where)
         if mine:
             self._entity_settings()
         for name in ("visible_if", "required_if"):
@@ -170,58 +223,34 @@ class _Rewrite:
                 section["fields"] = [self.new if k == self.old else k for k in keys]
                 self._note(f"/layout/{i}/fields", "layout", None, keys, section["fields"])
 
-    def _field(self, field: dict[str, Any], where: str) -> None:
-        kind = field.get("type")
+    def _field(self, field: dict[str, Any], source: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """The field with the references its type declares rewritten (asked of the field as it was)."""
+        field_type = self.types.get(source.get("type")) if isinstance(source.get("type"), str) else None
+        if field_type is None:
+            return field  # an unknown type: saving names it
         owner = field.get("key")
-        if isinstance(field.get("formula"), str):
-            text = self._formula(field["formula"])
-            if text != field["formula"]:
-                self._note(f"{where}/formula", "formula", owner, field["formula"], text)
-                field["formula"] = text
-        if field.get("expr") is not None:
-            rewritten = self._expression(field["expr"])
-            if rewritten != field["expr"]:
-                self._note(f"{where}/expr", "expr", owner, field["expr"], rewritten)
-                field["expr"] = rewritten
-        if kind == "relation":
-            self._display_field(field, where, owner)
-        elif kind == "subtable" and isinstance(field.get("fields"), list):
-            for j, sub in enumerate(field["fields"]):
-                if isinstance(sub, dict) and sub.get("type") == "relation":
-                    self._display_field(sub, f"{where}/fields/{j}", owner)
-        elif kind == "lookup":
-            self._lookup(field, where, owner)
-        elif kind == "rollup" and isinstance(field.get("source"), dict):
-            self._rollup(field["source"], where, owner)
+        for reference in list(field_type.field_references(source, self.context)):
+            value = self._reference(reference)
+            if value == reference.value:
+                continue
+            field = field_type.rename_reference(field, reference, value, self.context)
+            what = reference.what or field_type.name
+            self._note(f"{where}{reference.pointer}", what, owner, reference.value, value)
+        return field
 
-    def _display_field(self, field: dict[str, Any], where: str, owner: Any) -> None:
-        if field.get("target") == self.target and field.get("display_field") == self.old:
-            field["display_field"] = self.new
-            self._note(f"{where}/display_field", "display_field", owner, self.old, self.new)
-
-    def _lookup(self, field: dict[str, Any], where: str, owner: Any) -> None:
-        relation_key = field.get("relation")
-        relation = _find(self.source, relation_key)
-        if self.home == self.target and relation_key == self.old:
-            field["relation"] = self.new
-            self._note(f"{where}/relation", "lookup", owner, self.old, self.new)
-        if relation is not None and relation.get("target") == self.target and field.get("field") == self.old:
-            field["field"] = self.new
-            self._note(f"{where}/field", "lookup", owner, self.old, self.new)
-
-    def _rollup(self, source: dict[str, Any], where: str, owner: Any) -> None:
-        if source.get("entity") != self.target:
-            return
-        for name in ("link", "field"):
-            if source.get(name) == self.old:
-                source[name] = self.new
-                self._note(f"{where}/source/{name}", "rollup", owner, self.old, self.new)
-        if source.get("filter") is not None:
-            # the filter reads the aggregated entity: its paths start there
-            rewritten = self._expression(source["filter"], start=self.target)
-            if rewritten != source["filter"]:
-                self._note(f"{where}/source/filter", "rollup", owner, source["filter"], rewritten)
-                source["filter"] = rewritten
+    def _reference(self, reference: FieldReference) -> Any:
+        """The value of one declared reference with the renamed field's name rewritten."""
+        if reference.kind == "formula":
+            return (
+                self._formula(reference.value, reference.entity)
+                if isinstance(reference.value, str)
+                else reference.value
+            )
+        if reference.kind == "expr":
+            return self._expression(reference.value, reference.entity)
+        if isinstance(reference.value, str) and reference.value:
+            return self._path(reference.value, reference.entity)
+        return reference.value
 
     # ------------------------------------------------------------ paths and expressions
     def _body_of(self, key: Any) -> Mapping[str, Any] | None:
@@ -296,16 +325,16 @@ class _Rewrite:
             return [many(args[0])]
         return [one(arg) for arg in args]
 
-    def _formula(self, text: str) -> str:
+    def _formula(self, text: str, start: str | None = None) -> str:
         """Formula text with the field renamed, spelled as its author wrote it where possible."""
         try:
             parsed = expr.parse_formula(text)
         except expr.ExprError:
             return text  # not a formula yet: saving says where it breaks
-        wanted = self._expression(parsed)
+        wanted = self._expression(parsed, start)
         if wanted == parsed:
             return text
-        rewritten = _TOKEN.sub(lambda match: self._token(match, text), text)
+        rewritten = _TOKEN.sub(lambda match: self._token(match, text, start), text)
         try:
             if expr.parse_formula(rewritten) == wanted:
                 return rewritten
@@ -313,15 +342,15 @@ class _Rewrite:
             pass
         return expr.to_formula(wanted)
 
-    def _token(self, match: re.Match[str], text: str) -> str:
+    def _token(self, match: re.Match[str], text: str, start: str | None) -> str:
         token = match.group(0)
         if match.lastgroup == "bracket":
             name = token[1:-1].replace("]]", "]")
-            renamed = self._path(name)
+            renamed = self._path(name, start)
             return token if renamed == name else "[" + renamed.replace("]", "]]") + "]"
         if match.lastgroup != "name" or token.lower() in _KEYWORDS or _CALL_AFTER.match(text, match.end()):
             return token  # text, numbers, keywords and function names are no fields
-        renamed = self._path(token)
+        renamed = self._path(token, start)
         if renamed == token:
             return token
         segments = renamed.split(".")

@@ -12,7 +12,7 @@ reorganised in any release. Grouped by what a plugin does::
     audit log                 record_audit
     jobs and periodic tasks   job, JobContext, periodic, TaskContext
     a record's 360° timeline  TimelineSource, TimelineEntry, TimelinePosition
-    field types               FieldType, FieldContext, FieldValueError, SchemaContext
+    field types               FieldType, FieldContext, FieldReference, FieldValueError, SchemaContext
     errors to raise           OpsloomError and its subclasses (drawn in ``opsloom.platform.errors``)
 
 **Stability promise.** Within a 0.x minor series (0.1.0, 0.1.1, ...) names are only
@@ -32,7 +32,13 @@ to the platform's pagination, which plugins do not implement.
 
 from __future__ import annotations
 
-from opsloom.form_engine.fields.base import FieldContext, FieldType, FieldValueError, SchemaContext
+from opsloom.form_engine.fields.base import (
+    FieldContext,
+    FieldReference,
+    FieldType,
+    FieldValueError,
+    SchemaContext,
+)
 from opsloom.form_engine.timeline import TimelineEntry, TimelinePosition, TimelineSource
 from opsloom.platform.actor import SYSTEM, Actor
 from opsloom.platform.audit import record as record_audit
@@ -67,6 +73,7 @@ __all__ = [
     "Event",
     "ExprError",
     "FieldContext",
+    "FieldReference",
     "FieldType",
     "FieldValueError",
     "JobContext",

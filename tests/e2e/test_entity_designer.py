@@ -116,11 +116,12 @@ def test_admin_designs_saves_and_publishes_a_new_entity(
     preview.locator("[data-testid=preview-section]").filter(has_text="Details").locator(
         "[data-preview=priority]"
     ).wait_for()
-    # on the form the card sits under the heading: subject, Details, priority
+    # on the form the card sits under the heading: (fields of no section) subject, Details, priority
     rows = tab.locator("[data-testid=canvas] > li")
-    assert rows.nth(0).get_attribute("data-key") == "subject"
-    assert "Details" in rows.nth(1).inner_text()
-    assert rows.nth(2).get_attribute("data-key") == "priority"
+    assert "Fields of no section" in rows.nth(0).inner_text()
+    assert rows.nth(1).get_attribute("data-key") == "subject"
+    assert "Details" in rows.nth(2).inner_text()
+    assert rows.nth(3).get_attribute("data-key") == "priority"
 
     # save the draft
     with tab.expect_response(

@@ -10,12 +10,20 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .base import FieldContext, FieldType, FieldValueError, SchemaContext
+from .base import FieldContext, FieldReference, FieldType, FieldValueError, SchemaContext
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["BUILTIN_MODULES", "FieldContext", "FieldType", "FieldValueError", "SchemaContext", "builtin_types"]
+__all__ = [
+    "BUILTIN_MODULES",
+    "FieldContext",
+    "FieldReference",
+    "FieldType",
+    "FieldValueError",
+    "SchemaContext",
+    "builtin_types",
+]
 
 BUILTIN_MODULES = ("text", "numbers", "temporal", "choice", "data", "refs", "structured", "computed")
 

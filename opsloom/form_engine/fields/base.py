@@ -14,6 +14,7 @@ publishing has checked it with ``options_schema`` and ``check``.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
 __all__ = [
     "COMMON_FIELD_PROPERTIES",
     "FieldContext",
+    "FieldReference",
     "FieldType",
     "FieldValueError",
+    "ReferenceKind",
     "SchemaContext",
     "Storage",
     "TypeChange",
@@ -45,6 +48,11 @@ TypeChange = Literal["same", "widen", "narrow"]
 COMMON_FIELD_PROPERTIES = frozenset(
     {"id", "key", "type", "label", "help", "required", "default", "unique", "mask", "placeholder", "width"}
 )
+
+
+#: what a ``FieldReference`` holds: a field key or dotted path through relations, a JSON
+#: expression, or formula text
+ReferenceKind = Literal["path", "expr", "formula"]
 
 
 class FieldValueError(ValueError):
@@ -81,6 +89,27 @@ class SchemaContext:
     types: Mapping[str, FieldType]
     #: another entity of the same app by key (its newest body: draft, else published), or None
     lookup_entity: Callable[[str], Mapping[str, Any] | None] = lambda _key: None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldReference:
+    """One place among a field's own properties that names fields (``FieldType.field_references``).
+
+    ``FieldReference("/parts/0", "street")`` says the property ``parts[0]`` holds the key of
+    the field ``street`` of the same entity; renaming ``street`` rewrites it, and saving a
+    draft refuses it while ``street`` does not exist.
+    """
+
+    #: JSON pointer of the place inside the field (``/source/field``, ``/parts/2``)
+    pointer: str
+    #: what is there: a key or dotted path (``customer.phone``, followed through relations)
+    #: for kind ``path``, a JSON expression for ``expr``, formula text for ``formula``
+    value: Any
+    kind: ReferenceKind = "path"
+    #: the entity whose fields the names are; ``None``: the entity the field belongs to
+    entity: str | None = None
+    #: how the rename's change list names the place (``display_field``); ``""``: the type's name
+    what: str = ""
 
 
 class FieldType:
@@ -131,6 +160,38 @@ class FieldType:
         and ``coerce`` see them as ordinary properties.
         """
         return {}
+
+    def field_references(self, field: Mapping[str, Any], ctx: SchemaContext) -> Iterable[FieldReference]:
+        """The places of the field's own properties that name fields: none by default.
+
+        One declaration serves twice: renaming a field rewrites every reference that names
+        it (in this entity and, on request, in the app's other entities), and saving a draft
+        refuses a reference to a field (or entity) that does not exist, at the reference's
+        pointer, unless ``check`` already reported something there. ``ctx.entity`` is the
+        entity the field belongs to (a subtable's row for a sub-field).
+        """
+        return ()
+
+    def rename_reference(
+        self, field: Mapping[str, Any], reference: FieldReference, value: Any, ctx: SchemaContext
+    ) -> dict[str, Any]:
+        """A copy of ``field`` whose ``reference`` now holds ``value`` (the renamed path, expression or text).
+
+        The default writes ``value`` at ``reference.pointer``; a type that stores a name in
+        another form (``"street, city"`` in one string) overrides it. It is called once per
+        reference that changes, in the order ``field_references`` gave them, each time with
+        the field as the previous call returned it. ``field`` is not changed.
+        """
+        renamed = copy.deepcopy(dict(field))
+        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in reference.pointer.split("/")[1:]]
+        place: Any = renamed
+        for part in parents:
+            place = place[int(part)] if isinstance(place, list) else place[part]
+        if isinstance(place, list):
+            place[int(last)] = value
+        else:
+            place[last] = value
+        return renamed
 
     def storage_for(self, field: Mapping[str, Any]) -> Storage:
         """Where this field's value lives (a one relation is a column, a many relation a link table)."""

@@ -41,7 +41,7 @@ from opsloom.platform.expr import (
 )
 from opsloom.platform.expr import compile as compile_expression
 
-from .base import FieldType, FieldValueError, SchemaContext
+from .base import FieldReference, FieldType, FieldValueError, SchemaContext
 from .refs import IDENTIFIER, entity_by_key, field_expr_type, find_field, nullable
 from .text import cell_text, describe_value
 
@@ -493,6 +493,14 @@ class FormulaType(_Derived):
     def cycle_pointer(self, field: Mapping[str, Any]) -> str:
         return "/expr" if field.get("expr") is not None and not field.get("formula") else "/formula"
 
+    def field_references(self, field: Mapping[str, Any], ctx: SchemaContext) -> Iterator[FieldReference]:
+        """The formula text, or the JSON ``expr``: both read this entity's fields."""
+        text = field.get("formula")
+        if isinstance(text, str) and text:
+            yield FieldReference("/formula", text, kind="formula")
+        if field.get("expr") is not None:
+            yield FieldReference("/expr", field["expr"], kind="expr", what="expr")
+
     def _analyse(
         self, field: Mapping[str, Any], ctx: SchemaContext, walk: _Walk
     ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -621,6 +629,18 @@ class RollupType(_Derived):
     def cycle_pointer(self, field: Mapping[str, Any]) -> str:
         return "/source/field"
 
+    def field_references(self, field: Mapping[str, Any], ctx: SchemaContext) -> Iterator[FieldReference]:
+        """``link``, ``field`` and the ``filter``: all name fields of the aggregated entity."""
+        source = field.get("source")
+        entity = source.get("entity") if isinstance(source, Mapping) else None
+        if not isinstance(source, Mapping) or not isinstance(entity, str) or not entity:
+            return
+        for name in ("link", "field"):
+            if isinstance(source.get(name), str):
+                yield FieldReference(f"/source/{name}", source[name], entity=entity)
+        if source.get("filter") is not None:
+            yield FieldReference("/source/filter", source["filter"], kind="expr", entity=entity)
+
     def _analyse(
         self, field: Mapping[str, Any], ctx: SchemaContext, walk: _Walk
     ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -714,6 +734,19 @@ class LookupType(_Derived):
 
     def cycle_pointer(self, field: Mapping[str, Any]) -> str:
         return "/field"
+
+    def field_references(self, field: Mapping[str, Any], ctx: SchemaContext) -> Iterator[FieldReference]:
+        """The relation (a field here) and, through it, the field shown (a field of its target)."""
+        relation_key, key = field.get("relation"), field.get("field")
+        if not isinstance(relation_key, str) or not relation_key:
+            return
+        yield FieldReference("/relation", relation_key)
+        relation = find_field(ctx.entity, relation_key)
+        target = (
+            relation.get("target") if relation is not None and relation.get("type") == "relation" else None
+        )
+        if isinstance(target, str) and target and isinstance(key, str) and key:
+            yield FieldReference("/field", key, entity=target)
 
     def _analyse(
         self, field: Mapping[str, Any], ctx: SchemaContext, walk: _Walk

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy.types import Integer
 
-from .base import FieldType, FieldValueError
+from .base import FieldReference, FieldType, FieldValueError
 from .text import cell_text, describe_value
 
 if TYPE_CHECKING:
@@ -296,6 +296,12 @@ class RelationType(_ReferenceType):
                 f"a required relation cannot be emptied when its {target} is deleted; "
                 "use restrict or cascade",
             )
+
+    def field_references(self, field: Mapping[str, Any], ctx: SchemaContext) -> Iterator[FieldReference]:
+        """The display field, a field of the target entity."""
+        target, display = field.get("target"), field.get("display_field")
+        if isinstance(target, str) and target and isinstance(display, str) and display:
+            yield FieldReference("/display_field", display, entity=target, what="display_field")
 
     def storage_for(self, field: Mapping[str, Any]) -> Storage:
         return "link_table" if self.is_many(field) else "column"

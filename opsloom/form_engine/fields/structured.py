@@ -18,6 +18,8 @@ reports ``/contacts/1/name`` against the submitted array.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -26,6 +28,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy.types import JSON
 
 from .base import COMMON_FIELD_PROPERTIES, FieldType, FieldValueError, SchemaContext
+from .references import checked
 from .refs import ID_SCHEMA, IDENTIFIER, as_id, nullable
 from .text import cell_text, describe_value, int_option
 
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.types import TypeEngine
 
-    from .base import FieldContext, TypeChange
+    from .base import FieldContext, FieldReference, TypeChange
 
 __all__ = ["FIELD_TYPES", "FileType", "ImageType", "SubtableType", "format_size"]
 
@@ -137,11 +140,44 @@ class SubtableType(FieldType):
             problems = list(_options_problems(sub, ftype, base))
             yield from problems
             if not problems:
-                for pointer, message in ftype.check(sub, inner):
+                for pointer, message in checked(ftype, sub, inner):
                     yield f"{base}{pointer}", message
         low, high = int_option(field, "min_rows", None), int_option(field, "max_rows", None)
         if low is not None and high is not None and high < low:
             yield "/max_rows", f"max_rows ({high}) is less than min_rows ({low})"
+
+    def field_references(self, field: Mapping[str, Any], ctx: SchemaContext) -> Iterator[FieldReference]:
+        """The sub-fields' references to named entities (a relation's display field).
+
+        A sub-field's references to its own row (``entity`` None) name the subtable's
+        columns, which are not the entity's fields: the subtable's ``check`` checks them.
+        """
+        inner = _sub_context(field, ctx)
+        for index, sub in enumerate(_listed(field, "fields")):
+            ftype = _sub_type(sub, ctx)
+            if ftype is None:
+                continue
+            for reference in ftype.field_references(sub, inner):
+                if reference.entity is not None:
+                    yield dataclasses.replace(
+                        reference,
+                        pointer=f"/fields/{index}{reference.pointer}",
+                        what=reference.what or ftype.name,
+                    )
+
+    def rename_reference(
+        self, field: Mapping[str, Any], reference: FieldReference, value: Any, ctx: SchemaContext
+    ) -> dict[str, Any]:
+        """The sub-field's own type rewrites its part (``/fields/<index>/...``)."""
+        _, _, index, rest = reference.pointer.split("/", 3)
+        renamed = copy.deepcopy(dict(field))
+        sub = renamed["fields"][int(index)]
+        ftype = _sub_type(sub, ctx)
+        if ftype is None:  # field_references gave no such place
+            return renamed
+        inner = dataclasses.replace(reference, pointer=f"/{rest}")
+        renamed["fields"][int(index)] = ftype.rename_reference(sub, inner, value, _sub_context(field, ctx))
+        return renamed
 
     def resolve(self, field: Mapping[str, Any], ctx: SchemaContext) -> Mapping[str, Any]:
         """The sub-fields as their types resolve them, and the value's JSON Schema.
@@ -346,6 +382,12 @@ def _subs(field: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
         for sub in _listed(field, "fields")
         if isinstance(sub, Mapping) and isinstance(sub.get("key"), str)
     }
+
+
+def _sub_type(sub: Any, ctx: SchemaContext) -> FieldType | None:
+    """The type of a well-formed sub-field, or ``None``."""
+    name = sub.get("type") if isinstance(sub, Mapping) else None
+    return ctx.types.get(name) if isinstance(name, str) else None
 
 
 def _sub_context(field: Mapping[str, Any], ctx: SchemaContext) -> SchemaContext:

@@ -9,12 +9,21 @@
    rewritten. The preview's inputs can be typed into: the server answers which fields the
    conditions on screen hide and require, as it does for the record form.
 
-   Sections (the body's ``layout``): the form on screen is one list of rows, section headings
-   and field cards; a field belongs to the heading above it, and fields above the first heading
-   belong to no section (the record form shows them first, without a heading). Dragging a card
-   under a heading moves it into that section; the field panel's "Section" select and its
-   up/down buttons do the same without dragging. ``items`` is kept in that order (no section
-   first, then section by section), so the saved ``fields`` follow the form. */
+   Sections (the body's ``layout``): the form on screen is one list of rows, group headings and
+   field cards. The groups are the sections and, once there is a section, the fields of no
+   section (shown by the record form without a heading) under a heading of their own; a field
+   belongs to the heading above it. Dragging a card under a heading moves it into that group;
+   dragging a heading moves its group whole (so the fields of no section can go anywhere among
+   the sections: the layout holds {"unsectioned": true} where they go, when not first). The
+   field panel's "Section" select and the up/down buttons do the same without dragging.
+   ``items`` is kept in the form's order, group by group, so the saved ``fields`` follow it.
+   Removing a section that holds fields asks first, in a dialog saying where they go.
+
+   A rollup's filter (a condition over the records it aggregates) is edited with the condition
+   builder the record list uses (condition_builder.js, loaded before this file), over the other
+   entity's fields and the operators their types filter by (the palette's filter_operators). A
+   filter the builder cannot show stays in a JSON box; either way the server checks it on save
+   and its error shows beside the filter. */
 (function () {
   "use strict";
 
@@ -22,6 +31,10 @@
   // properties the panel edits with a control of its own, or never (JSON Logic twin of a formula)
   var SKIP = { expr: true };
   var uidSeq = 0;
+  // the uid of the heading of the fields of no section (sections get "s<n>", fields "u<n>")
+  var LOOSE = "loose";
+  // field kinds the condition builder reads values as (condition_builder.js); others are text
+  var FILTER_KINDS = ["number", "boolean", "id", "list"];
   // properties with an editor of their own instead of the raw JSON box ("type:property" -> control)
   var STRUCTURED = {
     "rollup:source": "rollup",
@@ -116,6 +129,10 @@
         items: [],
         // the layout's sections on screen: {uid, label: {en, zh}}; a field names its section's uid
         sections: [],
+        // where the fields of no section go among the sections (0: first, as without a layout marker)
+        looseAt: 0,
+        // the section the remove dialog asks about, and what it says
+        removing: { uid: null, title: "", text: "" },
         selected: null,
         entity: { label: { en: "", zh: "" }, description: "", title_field: "", dedupText: "", indexesText: "" },
         extra: {},
@@ -133,6 +150,8 @@
         revision: 0,
         renaming: null,
         renameNote: { uid: null, status: "", text: "", elsewhere: "" },
+        // "also update these entities' drafts": asked for the rename shown and for the next ones
+        renameCascade: false,
         previewTimer: null,
         previewSeq: 0,
         publish: {
@@ -146,6 +165,12 @@
           var self = this;
           this.data = data;
           this.messages = data.messages || {};
+          // texts of the template's own (sections, the rollup filter's builder), translated there
+          var texts = document.getElementById("designer-texts");
+          if (texts) {
+            var more = JSON.parse(texts.textContent);
+            Object.keys(more).forEach(function (name) { self.messages[name] = more[name]; });
+          }
           this.groups = data.groups || [];
           this.palette = data.palette || [];
           this.palette.forEach(function (t) { self.types[t.name] = t; });
@@ -181,9 +206,16 @@
             return self.makeItem(field, conditions, body);
           });
           this.sections = [];
+          this.looseAt = 0;
           var placed = {};
+          var marked = false;
           (Array.isArray(body.layout) ? body.layout : []).forEach(function (section) {
             if (!section || typeof section !== "object") { return; }
+            if (section.unsectioned) {
+              // where the fields of no section go; the first marker counts
+              if (!marked) { self.looseAt = self.sections.length; marked = true; }
+              return;
+            }
             var made = self.makeSection(section.label);
             self.sections.push(made);
             (section.fields || []).forEach(function (key) {
@@ -230,6 +262,8 @@
             maskText: typeof f.mask === "string" ? f.mask : "",
             json: {},
             errors: {},
+            // a rollup's filter: shown in the JSON box (json), with the note that the builder cannot show it
+            filterUi: { json: false, note: false },
             checks: {
               formula: emptyCheck(f.formula || ""),
               visible_if: savedCheck(((cond.visible_if || {})[f.key]) || "", ((body || {}).visible_if || {})[f.key]),
@@ -327,6 +361,9 @@
               out.fields = self.itemsIn(section.uid).map(function (item) { return item.field.key; }).filter(Boolean);
               return out;
             });
+            // the fields of no section go first unless the layout says where (so older bodies keep their shape)
+            var at = Math.min(this.looseAt, this.sections.length);
+            if (at > 0) { body.layout.splice(at, 0, { unsectioned: true }); }
           }
           return body;
         },
@@ -364,7 +401,8 @@
           });
           window.Sortable.create(this.$refs.canvas, {
             group: { name: "fields", pull: false, put: true },
-            draggable: ".fe-field",
+            // field cards, and group headings (a heading moves its group whole)
+            draggable: ".fe-field, .fe-section-head",
             animation: 120,
             // native drag and drop: the fallback mode would add a copy of the dragged card to the
             // page, whose Alpine attributes cannot be evaluated outside its x-for
@@ -427,15 +465,43 @@
         },
 
         // ------------------------------------------------------------ sections
-        // the canvas rows: fields of no section, then each section's heading and fields
+        // the groups of the form in order: the sections, and the fields of no section (LOOSE) at ``looseAt``
+        groupOrder: function () {
+          var order = this.sections.map(function (s) { return { uid: s.uid, section: s, loose: false }; });
+          var at = Math.max(0, Math.min(this.looseAt, order.length));
+          order.splice(at, 0, { uid: LOOSE, section: null, loose: true });
+          return order;
+        },
+        // the groups in a new order (a drag, the move buttons, a removal): sections, looseAt and items follow
+        setGroupOrder: function (order) {
+          var sections = [];
+          var looseAt = 0;
+          order.forEach(function (group) {
+            if (group.loose) { looseAt = sections.length; } else { sections.push(group.section); }
+          });
+          this.sections = sections;
+          this.looseAt = sections.length ? looseAt : 0;
+          this.normalize();
+        },
+        // the canvas rows: each group's heading (none while there is no section) and its fields
         get rows() {
           var self = this;
-          var rows = this.looseItems().map(function (item) { return { uid: item.uid, item: item, section: null }; });
-          this.sections.forEach(function (section) {
-            rows.push({ uid: section.uid, item: null, section: section });
-            self.itemsIn(section.uid).forEach(function (item) { rows.push({ uid: item.uid, item: item, section: null }); });
+          var rows = [];
+          var headed = this.sections.length > 0;
+          this.groupOrder().forEach(function (group) {
+            if (headed) { rows.push({ uid: group.uid, item: null, section: group.section, loose: group.loose }); }
+            (group.loose ? self.looseItems() : self.itemsIn(group.uid)).forEach(function (item) {
+              rows.push({ uid: item.uid, item: item, section: null, loose: false });
+            });
           });
           return rows;
+        },
+        // the preview's groups: those with fields to show (the record form leaves out empty ones too)
+        previewGroups: function () {
+          var self = this;
+          return this.groupOrder().filter(function (group) {
+            return group.loose ? self.looseItems().length > 0 : true;
+          });
         },
         sectionOf: function (item) {
           var uid = item.section;
@@ -448,34 +514,54 @@
         itemsIn: function (uid) {
           return this.items.filter(function (item) { return item.section === uid; });
         },
-        // keep ``items`` in the form's order: no section first, then section by section
+        // keep ``items`` in the form's order, group by group
         normalize: function () {
           var self = this;
-          var ordered = this.looseItems();
-          this.sections.forEach(function (section) { ordered = ordered.concat(self.itemsIn(section.uid)); });
-          ordered.forEach(function (item) { if (!self.sectionOf(item)) { item.section = null; } });
+          this.items.forEach(function (item) { if (!self.sectionOf(item)) { item.section = null; } });
+          var ordered = [];
+          this.groupOrder().forEach(function (group) {
+            ordered = ordered.concat(group.loose ? self.looseItems() : self.itemsIn(group.uid));
+          });
           this.items = ordered;
         },
-        // the rows in a new order: each field goes to the section whose heading is above it
+        // the rows in a new order: each field goes to the group whose heading is above it (fields
+        // above every heading to the first group)
         applyRows: function (rows) {
-          var current = null;
+          var heads = rows.filter(function (row) { return !row.item; });
+          var current = heads.length && !heads[0].loose ? heads[0].section.uid : null;
+          var order = [];
           var items = [];
-          var sections = [];
           rows.forEach(function (row) {
-            if (row.section) { current = row.section.uid; sections.push(row.section); return; }
+            if (!row.item) {
+              order.push({ uid: row.uid, section: row.section, loose: row.loose });
+              current = row.loose ? null : row.section.uid;
+              return;
+            }
             row.item.section = current;
             items.push(row.item);
           });
-          this.sections = sections;
           this.items = items;
+          if (order.length) { this.setGroupOrder(order); } else { this.looseAt = 0; }
         },
         moveRow: function (from, to) {
           if (from === to || from === undefined || to === undefined) { return; }
           var rows = this.rows;
-          var moved = rows.splice(from, 1)[0];
-          if (moved.section) { return; }  // headings are not draggable: sections move with their buttons
+          var moved = rows[from];
+          if (!moved) { return; }
+          if (moved.item) {
+            rows.splice(from, 1);
+            rows.splice(to, 0, moved);
+            this.applyRows(rows);
+            this.touch();
+            return;
+          }
+          // a heading moves its group whole: after the headings above the place it was dropped
+          rows.splice(from, 1);
           rows.splice(to, 0, moved);
-          this.applyRows(rows);
+          var before = rows.slice(0, to).filter(function (row) { return !row.item; }).length;
+          var order = this.groupOrder().filter(function (group) { return group.uid !== moved.uid; });
+          order.splice(before, 0, { uid: moved.uid, section: moved.section, loose: moved.loose });
+          this.setGroupOrder(order);
           this.touch();
         },
         // a field one place up or down inside its section (the non-drag way to reorder)
@@ -511,42 +597,81 @@
           this.selected = section.uid;
           this.touch();
         },
-        // the section's fields go back to no section (shown first)
+        // a section with fields asks first (the dialog says where they go); an empty one just goes
         removeSection: function () {
           var section = this.selSection;
           if (!section) { return; }
+          var fields = this.itemsIn(section.uid);
+          if (!fields.length) { this.dropSection(section); return; }
+          var m = this.messages;
+          var after = this.groupOrder().filter(function (group) { return group.uid !== section.uid; });
+          var at = 0;
+          after.forEach(function (group, i) { if (group.loose) { at = i; } });
+          var where = at === 0 || after.length === 1
+            ? m.looseWhereFirst
+            : format(m.looseWhereAfter, { name: "“" + this.sectionTitle(after[at - 1].section) + "”" });
+          this.removing = {
+            uid: section.uid,
+            title: format(m.removeSectionTitle, { name: "“" + this.sectionTitle(section) + "”" }),
+            text: format(m.removeSectionText, {
+              count: fields.length,
+              fields: fields.map(function (item) { return item.field.key || "?"; }).join(", "),
+              where: where,
+            }),
+          };
+          this.$refs.removeSectionDialog.showModal();
+        },
+        confirmRemoveSection: function () {
+          var uid = this.removing.uid;
+          var section = this.sections.find(function (s) { return s.uid === uid; });
+          this.$refs.removeSectionDialog.close();
+          this.removing.uid = null;
+          if (section) { this.dropSection(section); }
+        },
+        cancelRemoveSection: function () {
+          this.$refs.removeSectionDialog.close();
+          this.removing.uid = null;
+        },
+        // the section's fields join the fields of no section, wherever those are
+        dropSection: function (section) {
+          var order = this.groupOrder().filter(function (group) { return group.uid !== section.uid; });
           this.itemsIn(section.uid).forEach(function (item) { item.section = null; });
-          this.sections = this.sections.filter(function (s) { return s !== section; });
+          this.setGroupOrder(order);
           this.selected = null;
-          this.normalize();
           this.touch();
         },
-        moveSection: function (delta) {
-          var section = this.selSection;
-          if (!section) { return; }
-          var at = this.sections.indexOf(section);
+        // the selected group (a section, or the fields of no section) one place up or down
+        moveGroup: function (delta) {
+          var uid = this.selected;
+          var order = this.groupOrder();
+          var at = -1;
+          order.forEach(function (group, i) { if (group.uid === uid) { at = i; } });
           var to = at + delta;
-          if (to < 0 || to >= this.sections.length) { return; }
-          this.sections.splice(at, 1);
-          this.sections.splice(to, 0, section);
-          this.normalize();
+          if (at < 0 || to < 0 || to >= order.length) { return; }
+          order.splice(to, 0, order.splice(at, 1)[0]);
+          this.setGroupOrder(order);
           this.touch();
         },
-        moveSectionUp: function () { this.moveSection(-1); },
-        moveSectionDown: function () { this.moveSection(1); },
+        moveSectionUp: function () { this.moveGroup(-1); },
+        moveSectionDown: function () { this.moveGroup(1); },
         get selSection() {
           var uid = this.selected;
           return this.sections.find(function (s) { return s.uid === uid; }) || null;
         },
-        get noneSelected() { return !this.sel && !this.selSection; },
+        // the heading of the fields of no section is selected (it exists while there are sections)
+        get selLoose() { return this.selected === LOOSE && this.sections.length > 0; },
+        get noneSelected() { return !this.sel && !this.selSection && !this.selLoose; },
         sectionTitle: function (section) {
           var label = section.label || {};
           var mine = this.data.locale === "zh" ? label.zh || label.en : label.en || label.zh;
           return mine || this.messages.untitledSection || "";
         },
-        sectionClass: function (section) { return section.uid === this.selected ? "fe-section-head is-selected" : "fe-section-head"; },
+        headTitle: function (row) { return row.loose ? this.messages.looseTitle || "" : this.sectionTitle(row.section); },
         rowKey: function (row) { return row.item ? row.item.field.key : null; },
-        rowClass: function (row) { return row.section ? this.sectionClass(row.section) : "fe-field " + this.fieldClass(row.item); },
+        rowClass: function (row) {
+          if (row.item) { return "fe-field " + this.fieldClass(row.item); }
+          return "fe-section-head" + (row.loose ? " fe-loose-head" : "") + (row.uid === this.selected ? " is-selected" : "");
+        },
         sectionOptionSelected: function (section) { return !!this.sel && this.sel.section === section.uid; },
         noSectionSelected: function () { return !!this.sel && !this.sectionOf(this.sel); },
 
@@ -744,6 +869,8 @@
             delete source.field;
             delete source.filter;
             item.json.source_filter = undefined;
+            item.filterUi = { json: false, note: false };  // the builder starts again over the new fields
+            delete item.errors["source/filter"];
           }
           if (source.fn === "count") { delete source.field; }
           item.field.source = source;
@@ -763,13 +890,115 @@
           item.json.source_filter = text;
           var source = item.field.source && typeof item.field.source === "object" ? item.field.source : { fn: "sum" };
           item.field.source = source;
-          if (!text.trim()) { delete source.filter; delete item.errors.source; return; }
+          if (!text.trim()) { delete source.filter; delete item.errors["source/filter"]; return; }
           try {
             source.filter = JSON.parse(text);
-            delete item.errors.source;
+            delete item.errors["source/filter"];
           } catch (exc) {
-            item.errors.source = String(exc.message || exc);
+            item.errors["source/filter"] = String(exc.message || exc);
           }
+        },
+
+        // ------------------------------------------------------------ the rollup's filter (condition_builder.js)
+        // what the filter may use: the aggregated entity's fields that have a column, as the builder wants
+        // them, with the operators their type filters by (the palette's, from the field type registry)
+        filterFields: function () {
+          var self = this;
+          return this.fieldsOf(this.sourceValue("entity")).filter(function (f) {
+            var storage = f.storage || "column";
+            return storage === "column" || storage === "link_table";
+          }).map(function (f) {
+            var t = self.types[f.type] || {};
+            var kind = ["user", "department", "relation"].indexOf(t.widget) >= 0 ? "id" : f.value_type;
+            return {
+              key: f.key,
+              label: self.fieldText(f),
+              ops: t.filter_operators || [],
+              kind: FILTER_KINDS.indexOf(kind) >= 0 ? kind : "text",
+              options: [],
+            };
+          }).filter(function (f) { return f.ops.length > 0; });
+        },
+        filterLabels: function () {
+          var labels = clone(this.messages.filterOps) || {};
+          labels.yes = this.messages.yes;
+          labels.no = this.messages.no;
+          return labels;
+        },
+        // x-effect of the builder's box: made once per field shown, fed the fields as they arrive, then
+        // loaded with the saved filter (the JSON box takes a filter the builder cannot show)
+        syncFilter: function () {
+          var self = this;
+          var el = this.$el;
+          var item = this.sel;
+          if (!item || !window.opsloomConditions) { return; }
+          var builder = el._conditions;
+          if (!builder || builder.item !== item) {
+            builder = window.opsloomConditions.mount({
+              rows: el.querySelector("[data-condition-rows]"),
+              template: el.querySelector("template[data-condition-row]"),
+              labels: this.filterLabels(),
+              hint: this.messages.filterHint,
+              onChange: function (changed) { self.filterChanged(changed); },
+            });
+            builder.item = item;
+            el._conditions = builder;
+          }
+          var entity = this.sourceValue("entity");
+          var fields = this.filterFields();
+          if (this.fieldsLoading(entity)) { return; }
+          if (builder.entity !== entity) { builder.entity = entity; builder.loaded = false; builder.signature = null; }
+          var signature = JSON.stringify(fields);
+          if (builder.signature !== signature) { builder.signature = signature; builder.setFields(fields); }
+          if (builder.loaded) { return; }
+          builder.loaded = true;
+          if (item.filterUi.json) { builder.clear(); return; }
+          if (!builder.load((item.field.source || {}).filter)) { item.filterUi.json = true; item.filterUi.note = true; }
+        },
+        filterChanged: function (builder) {
+          var item = builder.item;
+          if (this.items.indexOf(item) < 0) { return; }
+          var source = item.field.source && typeof item.field.source === "object" ? item.field.source : { fn: "sum" };
+          var expression = builder.expression();
+          if (expression) { source.filter = expression; } else { delete source.filter; }
+          item.field.source = source;
+          item.json.source_filter = undefined;
+          delete item.errors["source/filter"];
+          this.touch();
+        },
+        builderOf: function (el) {
+          var box = el.closest("[data-rollup-filter]");
+          box = box && box.querySelector("[data-condition-builder]");
+          return box ? box._conditions || null : null;
+        },
+        addFilterRow: function () {
+          var builder = this.builderOf(this.$el);
+          if (builder && builder.addRow()) { this.filterChanged(builder); }
+        },
+        filterAsJson: function () { return !!this.sel && this.sel.filterUi.json; },
+        filterNote: function () { return !!this.sel && this.sel.filterUi.note; },
+        filterJsonText: function () {
+          var filter = this.sel && this.sel.field.source && this.sel.field.source.filter;
+          return filter === undefined || filter === null ? "" : JSON.stringify(filter);
+        },
+        editFilterAsJson: function () {
+          var item = this.sel;
+          if (!item) { return; }
+          item.json.source_filter = undefined;
+          item.filterUi = { json: true, note: false };
+        },
+        // back to the rows, when the builder can show what the JSON box holds
+        useFilterBuilder: function () {
+          var item = this.sel;
+          var builder = this.builderOf(this.$el);
+          if (!item || !builder) { return; }
+          var text = item.json.source_filter;
+          if (text !== undefined && text.trim()) {
+            try { JSON.parse(text); } catch (exc) { item.filterUi.note = true; return; }  // not even JSON yet
+          }
+          if (!builder.load((item.field.source || {}).filter)) { item.filterUi.note = true; return; }
+          item.json.source_filter = undefined;
+          item.filterUi = { json: false, note: false };
         },
         lookupRelations: function () {
           return this.items.filter(function (item) {
@@ -992,6 +1221,8 @@
               item = self.items[Number(parts[1])] || null;
               prop = parts[2] || "_";
               if (prop === "formula" || prop === "expr") { prop = "formula"; }
+              // a rollup's filter: beside the filter (builder or JSON box), not under the whole editor
+              if (prop === "source" && parts[3] === "filter") { prop = "source/filter"; }
             } else if ((parts[0] === "visible_if" || parts[0] === "required_if") && parts[1]) {
               item = self.items.find(function (i) { return i.field.key === parts[1]; }) || null;
               prop = parts[0];
@@ -1060,7 +1291,7 @@
           this.items.forEach(function (other) {
             if (typed[other.field.id] !== undefined) { other.field.key = typed[other.field.id]; }
           });
-          return api("POST", this.data.urls.renameField, { from: from, to: to, body: body }).then(function (answer) {
+          return api("POST", this.data.urls.renameField, { from: from, to: to, body: body, cascade: !!this.renameCascade }).then(function (answer) {
             if (!answer.ok) { self.renameRefused(item, from, answer.data || {}); return false; }
             if (self.revision !== revision || item.field.key !== to) {
               return self.whenStill().then(function () {
@@ -1123,8 +1354,44 @@
               ? format(m.renamed, { old: from, "new": to, places: places.join(", ") })
               : format(m.renamedAlone, { old: from, "new": to }),
             elsewhere: elsewhere.length ? format(m.renameElsewhere, { old: from, places: elsewhere.join("; ") }) : "",
+            from: from,
+            to: to,
+            cascaded: this.cascadedText(data),
           };
           this.schedulePreview(0);
+        },
+        // the box ticked after a rename: the same rename again with cascade (this draft already has it, the others follow)
+        cascadeRename: function () {
+          var self = this;
+          var note = this.renameNote;
+          if (!this.renameCascade || note.status !== "ok" || !note.elsewhere || note.cascaded) { return Promise.resolve(false); }
+          var done = function (cascaded, elsewhere) {
+            if (self.renameNote !== note) { return; }  // another rename meanwhile
+            self.renameNote = { uid: note.uid, status: note.status, text: note.text, elsewhere: elsewhere, from: note.from, to: note.to, cascaded: cascaded };
+          };
+          return api("POST", this.data.urls.renameField, { from: note.from, to: note.to, cascade: true }).then(function (answer) {
+            if (answer.ok) { done(self.cascadedText(answer.data), ""); return true; }
+            self.renameCascade = false;
+            done(format(self.messages.renameFailed, { old: note.from, reason: (answer.data || {}).detail || self.messages.networkError }), note.elsewhere);
+            return false;
+          }, function () {
+            self.renameCascade = false;
+            done(format(self.messages.renameFailed, { old: note.from, reason: self.messages.networkError }), note.elsewhere);
+            return false;
+          });
+        },
+        // the other entities whose drafts a cascade rewrote, and that they need publishing (the sentence is in the page)
+        cascadedText: function (data) {
+          var m = this.messages;
+          var places = (data.updated || []).map(function (entry) {
+            return entry.entity + ": " + unique((entry.changes || []).map(function (c) {
+              return format(m["place_" + c.what] || c.what, { field: c.field });
+            })).join(", ");
+          });
+          if (!places.length) { return ""; }
+          var box = document.querySelector("[data-rename-cascaded]");
+          var sentence = box ? box.getAttribute("data-rename-cascaded") : "Updated the drafts of %(places)s. Publish this entity first, then those.";
+          return format(sentence, { places: places.join("; ") });
         },
         renameRefused: function (item, from, problem) {
           var errors = problem.errors || {};

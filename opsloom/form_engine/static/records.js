@@ -14,141 +14,36 @@
     try { return JSON.parse(el.getAttribute(name) || ""); } catch (e) { return fallback; }
   }
 
-  function option(value, text, selected) {
-    var opt = document.createElement("option");
-    opt.value = value;
-    opt.textContent = text;
-    if (selected) { opt.selected = true; }
-    return opt;
-  }
-
   // ------------------------------------------------------------ the filter builder
-  // Writes the expression JSON ({"and": [...]}) into the list form's hidden `filter` input.
-
-  function conditionOf(field, op, text) {
-    var v = { "var": field.key };
-    function typed(raw) {
-      raw = raw.trim();
-      if (field.kind === "number" || field.kind === "id") {
-        var n = Number(raw);
-        return raw === "" || isNaN(n) ? raw : n;
-      }
-      if (field.kind === "boolean") { return raw === "true"; }
-      return raw;
-    }
-    var parts = text.split(/[,，]/).map(function (p) { return p.trim(); }).filter(Boolean);
-    if (op === "missing") { return { "==": [v, null] }; }
-    if (op === "in") {
-      if (field.kind === "list") { return { "in": [typed(text), v] }; }
-      return { "in": [v, parts.map(typed)] };
-    }
-    if (op === "between") { return { "between": [v, typed(parts[0] || ""), typed(parts[1] || "")] }; }
-    return (function () { var c = {}; c[op] = [v, typed(text)]; return c; })();
-  }
-
-  function readCondition(cond, fields) {
-    // the shapes conditionOf writes, back into [field key, operator, text]; null when unknown
-    if (!cond || typeof cond !== "object") { return null; }
-    var op = Object.keys(cond)[0];
-    var args = cond[op];
-    if (!Array.isArray(args)) { return null; }
-    function isVar(a) { return a && typeof a === "object" && typeof a["var"] === "string"; }
-    function known(key) { return fields.some(function (f) { return f.key === key; }); }
-    function text(a) { return a === null || a === undefined ? "" : String(a); }
-    if (op === "==" && isVar(args[0]) && args[1] === null && known(args[0]["var"])) {
-      return [args[0]["var"], "missing", ""];
-    }
-    if (op === "in" && isVar(args[1]) && known(args[1]["var"])) { return [args[1]["var"], "in", text(args[0])]; }
-    if (op === "in" && isVar(args[0]) && Array.isArray(args[1]) && known(args[0]["var"])) {
-      return [args[0]["var"], "in", args[1].map(text).join(", ")];
-    }
-    if (op === "between" && isVar(args[0]) && known(args[0]["var"])) {
-      return [args[0]["var"], "between", text(args[1]) + ", " + text(args[2])];
-    }
-    if (isVar(args[0]) && args.length === 2 && known(args[0]["var"])) { return [args[0]["var"], op, text(args[1])]; }
-    return null;
-  }
+  // Writes the expression JSON ({"and": [...]}) into the list form's hidden `filter` input; the rows
+  // themselves are condition_builder.js (shared with the designer's rollup filter).
 
   function filterBuilder() {
     return {
-      fields: [],
-      ops: {},
+      builder: null,
       init: function () {
         var root = this.$el;
-        this.fields = jsonAttr(root, "data-fields", []);
-        this.ops = jsonAttr(root, "data-ops", {});
+        var labels = jsonAttr(root, "data-ops", {});
+        labels.yes = root.getAttribute("data-yes");
+        labels.no = root.getAttribute("data-no");
+        this.builder = window.opsloomConditions.mount({
+          rows: this.$refs.rows,
+          template: this.$refs.row,
+          fields: jsonAttr(root, "data-fields", []),
+          labels: labels,
+          hint: root.getAttribute("data-hint"),
+        });
         var input = document.querySelector("[data-filter-input]");
         var current = input && input.value ? jsonAttr(input, "value", null) : null;
-        if (current) {
-          var list = current.and && Array.isArray(current.and) ? current.and : [current];
-          var rows = list.map(function (c) { return readCondition(c, this.fields); }, this);
-          if (rows.every(Boolean)) {
-            rows.forEach(function (r) { this.addRow(null, r); }, this);
-          } else {
-            this.$refs.note.textContent = root.getAttribute("data-unreadable");
-            this.$refs.note.hidden = false;
-          }
+        if (current && !this.builder.load(current)) {
+          this.$refs.note.textContent = root.getAttribute("data-unreadable");
+          this.$refs.note.hidden = false;
         }
       },
-      fieldOf: function (key) {
-        return this.fields.filter(function (f) { return f.key === key; })[0] || this.fields[0];
-      },
-      fillOps: function (row, chosen) {
-        var field = this.fieldOf(row.querySelector("[data-part=field]").value);
-        var ops = row.querySelector("[data-part=op]");
-        ops.textContent = "";
-        (field ? field.ops : []).forEach(function (op) {
-          ops.appendChild(option(op, this.ops[op] || op, op === chosen));
-        }, this);
-        this.fillValue(row);
-      },
-      fillValue: function (row, text) {
-        var field = this.fieldOf(row.querySelector("[data-part=field]").value);
-        var op = row.querySelector("[data-part=op]").value;
-        var old = row.querySelector("[data-part=value]");
-        var value = text !== undefined ? text : old.value;
-        var next;
-        var root = this.$el;
-        if (field && (field.kind === "boolean" || (field.options.length && (op === "==" || op === "!=")))) {
-          next = document.createElement("select");
-          var choices = field.kind === "boolean"
-            ? [["true", root.getAttribute("data-yes")], ["false", root.getAttribute("data-no")]]
-            : field.options;
-          choices.forEach(function (c) { next.appendChild(option(c[0], c[1], c[0] === value)); });
-        } else {
-          next = document.createElement("input");
-          next.type = "text";
-          next.value = value;
-          if (op === "in" || op === "between") { next.placeholder = root.getAttribute("data-hint"); }
-        }
-        next.setAttribute("data-part", "value");
-        next.setAttribute("aria-label", old.getAttribute("aria-label"));
-        next.hidden = op === "missing";
-        old.replaceWith(next);
-      },
-      addRow: function (_event, preset) {
-        if (!this.fields.length) { return; }
-        var row = this.$refs.row.content.firstElementChild.cloneNode(true);
-        var select = row.querySelector("[data-part=field]");
-        this.fields.forEach(function (f) { select.appendChild(option(f.key, f.label, preset && preset[0] === f.key)); });
-        var self = this;
-        select.addEventListener("change", function () { self.fillOps(row); });
-        row.querySelector("[data-part=op]").addEventListener("change", function () { self.fillValue(row); });
-        row.querySelector("[data-part=remove]").addEventListener("click", function () { row.remove(); });
-        this.$refs.rows.appendChild(row);
-        this.fillOps(row, preset ? preset[1] : undefined);
-        if (preset) { this.fillValue(row, preset[2]); }
-      },
+      addRow: function () { this.builder.addRow(); },
       expression: function () {
-        var list = [];
-        this.$refs.rows.querySelectorAll(".filter-row").forEach(function (row) {
-          var field = this.fieldOf(row.querySelector("[data-part=field]").value);
-          var op = row.querySelector("[data-part=op]").value;
-          var text = row.querySelector("[data-part=value]").value || "";
-          if (field && op && (op === "missing" || text.trim() !== "")) { list.push(conditionOf(field, op, text)); }
-        }, this);
-        if (!list.length) { return ""; }
-        return JSON.stringify(list.length === 1 ? list[0] : { "and": list });
+        var expression = this.builder.expression();
+        return expression ? JSON.stringify(expression) : "";
       },
       submit: function () {
         var form = document.getElementById("records-query");
@@ -161,7 +56,7 @@
         this.submit();
       },
       clear: function () {
-        this.$refs.rows.textContent = "";
+        this.builder.clear();
         this.$refs.note.hidden = true;
         document.querySelector("[data-filter-input]").value = "";
         this.submit();

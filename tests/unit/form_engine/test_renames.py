@@ -343,4 +343,6 @@ def test_the_module_is_pure() -> None:
         "opsloom.platform",
         "opsloom.platform.definitions.validation",
         ".definition",
+        ".fields",
+        ".fields.base",
     }

@@ -45,6 +45,7 @@ EXPECTED_ALL = [
     "Event",
     "ExprError",
     "FieldContext",
+    "FieldReference",
     "FieldType",
     "FieldValueError",
     "JobContext",
