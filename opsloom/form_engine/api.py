@@ -62,6 +62,42 @@ _APP_AND_TABLES = (
 )
 
 
+#: ``(workspace id, app key)`` -> ``(definitions_version, AppRef, tables)`` of this process
+_APPS = "opsloom.record_apps"
+_APPS_KEPT = 1024
+
+
+def _app_and_tables(actor: Any, app_key: str) -> tuple[AppRef, dict[str, TableRef]]:
+    """The app and its published entity tables, from this process's cache while they cannot have changed.
+
+    A publish (or a new app) bumps the workspace's ``definitions_version`` in its own
+    transaction, and authentication read that number for this request, so a cached
+    answer of the same number is exactly what the query would return. Unknown apps are
+    never cached.
+    """
+    version = actor.definitions_version
+    cache: dict[tuple[int, str], tuple[int, AppRef, dict[str, TableRef]]] = current_app.extensions.setdefault(
+        _APPS, {}
+    )
+    cache_key = (actor.workspace_id, app_key)
+    hit = cache.get(cache_key) if version is not None else None
+    if hit is not None and hit[0] == version:
+        return hit[1], hit[2]
+    session = request_session()
+    rows = session.connection().execute(_APP_AND_TABLES, {"ws": actor.workspace_id, "key": app_key}).all()
+    if not rows:
+        raise NotFound(f"This workspace has no app {app_key!r}.")
+    app = AppRef(rows[0].id, rows[0].key, rows[0].workspace_id)
+    tables = {
+        r.entity_key: TableRef(r.t_id, r.entity_key, r.version, r.table_name) for r in rows if r.t_id is not None
+    }
+    if version is not None:
+        if len(cache) >= _APPS_KEPT:
+            cache.clear()
+        cache[cache_key] = (version, app, tables)
+    return app, tables
+
+
 def _service(app_key: str, *, preview: bool = False) -> RecordService:
     """The record service for the caller; ``preview`` honours ``?as_role=`` (administrators viewing as a role)."""
     actor = current_actor()
@@ -69,14 +105,8 @@ def _service(app_key: str, *, preview: bool = False) -> RecordService:
         raise PermissionDenied("Choose a workspace first: records belong to a workspace's apps.")
     if identifier_error(app_key, "app key"):
         raise NotFound(f"No such app: {identifier_error(app_key, 'app key')}.")
+    app, tables = _app_and_tables(actor, app_key)
     session = request_session()
-    rows = session.execute(_APP_AND_TABLES, {"ws": actor.workspace_id, "key": app_key}).all()
-    if not rows:
-        raise NotFound(f"This workspace has no app {app_key!r}.")
-    app = AppRef(rows[0].id, rows[0].key, rows[0].workspace_id)
-    tables = {
-        r.entity_key: TableRef(r.t_id, r.entity_key, r.version, r.table_name) for r in rows if r.t_id is not None
-    }
     as_role = request.args.get("as_role") if preview else None
     if as_role:
         actor = permissions.actor_as_role(session, actor, app.workspace_id, as_role)

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from opsloom.platform.audit import audit_rows, audit_values, record_many
-from opsloom.platform.bulk_insert import JSONText, json_text, write_together
+from opsloom.platform.bulk_insert import JSONText, RowWriter, json_text, write_together
 from opsloom.platform.db import utcnow
 from opsloom.platform.errors import (
     Conflict,
@@ -30,6 +30,7 @@ from opsloom.platform.errors import (
 )
 from opsloom.platform.events import emit_many, event_rows, event_values
 from opsloom.platform.models import Department, Membership
+from opsloom.platform.trail_insert import IdInJSON, IdText, insert_with_trail
 
 from .fields.base import FieldContext
 from .file_access import file_errors
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from datetime import datetime
 
+    from sqlalchemy.engine import Connection
     from sqlalchemy.orm import Session
 
     from opsloom.platform.actor import Actor
@@ -110,6 +112,18 @@ class RecordService(AccessMixin, ComputedMixin, BulkMixin, QueryMixin):
             lookup=self._lookup,
             types=self.types,
         )
+
+    def _core(self) -> Connection:
+        """The session's connection, for Core statements on the hot write path.
+
+        ``Session.execute`` would run them through the ORM's execution layer, which costs
+        more than the INSERT itself; pending ORM objects (uploads, say) are flushed first,
+        as the session would have.
+        """
+        session = self.session
+        if session.new or session.dirty or session.deleted:
+            session.flush()
+        return session.connection()
 
     # ------------------------------------------------------------------ models and lookups
     def _tables(self) -> dict[str, Any]:
@@ -382,29 +396,30 @@ class RecordService(AccessMixin, ComputedMixin, BulkMixin, QueryMixin):
         self._compute(model, values, None)
         return self._insert(model, values)
 
-    def _insert_unique(self, model: EntityModel, params: dict[str, Any], columns: Mapping[str, Any]) -> int:
-        """INSERT ... ON CONFLICT DO NOTHING: one statement when the keys are free, which is the usual case.
+    def _insert_row(self, model: EntityModel, params: dict[str, Any], columns: Mapping[str, Any]) -> int:
+        """INSERT the record's row on the driver's cursor (``RowWriter.insert_one``); its new id.
 
-        No row back means a unique key is taken (by a live record; the indexes are partial):
-        only then is the other record looked up, to name it in the 409.
+        With unique keys it is ``ON CONFLICT DO NOTHING``: one statement when the keys are
+        free, which is the usual case. No row back means a key is taken (by a live record;
+        the indexes are partial): only then is the other record looked up, to name it in the 409.
         """
-        dialect = self.session.get_bind().dialect.name
-        # keyed by dialect: a model may be cached outside an app context and serve another database
-        stmt = model.statements.get(("insert_unique", dialect))
-        if stmt is None:
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as dialect_insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert as dialect_insert
-            stmt = dialect_insert(model.table).on_conflict_do_nothing().returning(model.table.c.id)
-            model.statements[("insert_unique", dialect)] = stmt
-        record_id = self.session.execute(stmt, params).scalar()
+        names = tuple(params)
+        writer = model.statements.get(("writer", names))
+        if writer is None:
+            writer = model.statements[("writer", names)] = RowWriter(model.table, names)
+        self._core()  # flushes pending ORM objects first
+        unique = bool(model.unique_keys())
+        record_id = writer.insert_one(self.session, tuple(params.values()), skip_conflicts=unique)
         if record_id is None:
-            raise self._unique_conflict(model, columns, None) or Conflict(
-                f"Another {model.key} with the same unique values was saved at the same moment; nothing was saved.",
-                errors={k: "already used" for keys in model.unique_keys() for k in keys},
-            )
+            raise self._taken(model, columns)
         return record_id
+
+    def _taken(self, model: EntityModel, columns: Mapping[str, Any]) -> Conflict:
+        """The 409 for a create whose unique key was taken: naming the other record when it can be found."""
+        return self._unique_conflict(model, columns, None) or Conflict(
+            f"Another {model.key} with the same unique values was saved at the same moment; nothing was saved.",
+            errors={k: "already used" for keys in model.unique_keys() for k in keys},
+        )
 
     def _insert(self, model: EntityModel, values: dict[str, Any]) -> dict[str, Any]:
         system = {
@@ -415,13 +430,9 @@ class RecordService(AccessMixin, ComputedMixin, BulkMixin, QueryMixin):
             "_updated_by": self.actor.user_id,
         }
         columns = self._columns(model, values)
-        if model.unique_keys():
-            record_id = self._insert_unique(model, {**system, **columns}, columns)
-        else:
-            stmt = model.statements.get("insert")
-            if stmt is None:
-                stmt = model.statements["insert"] = insert(model.table).returning(model.table.c.id)
-            record_id = self.session.execute(stmt, {**system, **columns}).scalar_one()
+        if self._trail_in_one_statement(model, values):
+            return self._insert_with_trail(model, system, columns, values)
+        record_id = self._insert_row(model, {**system, **columns}, columns)
         self._insert_tables(model, record_id, values, replace=False)
         row = {"id": record_id, **system, "_deleted_at": None, **values}
         out = self.raw_json(model, row)
@@ -434,6 +445,42 @@ class RecordService(AccessMixin, ComputedMixin, BulkMixin, QueryMixin):
             event_rows([self._event(model, "record.created", record_id, new=out, old=None, changed=changed)]),
         ])
         return self.present(model, out)
+
+    def _trail_in_one_statement(self, model: EntityModel, values: Mapping[str, Any]) -> bool:
+        """On PostgreSQL a record with nothing to write elsewhere goes out with its audit row and event at once."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return False
+        return all(model.fields[k].table is None for k in values) and not self._has_dependents(model.key)
+
+    def _insert_with_trail(
+        self, model: EntityModel, system: dict[str, Any], columns: dict[str, Any], values: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``_insert`` in one statement (``trail_insert``): the JSON is made with id 0 and the database sets it."""
+        out = self.raw_json(model, {"id": 0, **system, "_deleted_at": None, **values})
+        changed = sorted(k for k in values if values[k] is not None)
+        audit_writer, (audit_row,) = audit_rows([audit_values(
+            self.actor, "create", "record", "", after=json_text(fields_only(out)),
+            workspace_id=self.app.workspace_id, now=self.now,
+        )])
+        with_id = {"object_id": lambda _: IdText(self._object_id(model, "")), "after": lambda v: IdInJSON(v, (("id",),))}
+        audit_row = tuple(
+            with_id[c](v) if c in with_id else v for c, v in zip(audit_writer.columns, audit_row, strict=True)
+        )
+        event_writer, (event_row,) = event_rows([self._event(model, "record.created", 0, new=out, old=None,
+                                                             changed=changed)])
+        event_row = tuple(
+            IdInJSON(v, (("id",), ("record", "id"))) if c == "payload" else v
+            for c, v in zip(event_writer.columns, event_row, strict=True)
+        )
+        self._core()  # flushes pending ORM objects first
+        record_id = insert_with_trail(
+            self.session, model.table, {**system, **columns},
+            [(audit_writer, audit_row), (event_writer, event_row)],
+            skip_conflicts=bool(model.unique_keys()),
+        )
+        if record_id is None:
+            raise self._taken(model, columns)
+        return self.present(model, {**out, "id": record_id})
 
     def _emit(self, model: EntityModel, event: str, record_id: int, *, new: Any, old: Any, changed: list[str]) -> None:
         emit_many(self.session, [self._event(model, event, record_id, new=new, old=old, changed=changed)])

@@ -32,6 +32,9 @@ class Actor:
     address: str | None = None
     # how the actor authenticated: "session", "token", "cli", "job", "system"
     via: str = "system"
+    # the workspace's ``definitions_version`` read when the actor was made (None: not read),
+    # so caches of what definitions imply can be checked without another query
+    definitions_version: int | None = None
 
     @property
     def is_system(self) -> bool:

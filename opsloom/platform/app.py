@@ -12,6 +12,7 @@ from . import auth, jobs, web
 from .api import init_api, register_api_blueprint
 from .config import load_settings
 from .db import Database
+from .fastjson import FastJSONProvider
 from .logs import init_logging
 from .migrations import check_schema
 from .plugin_host import PluginHost
@@ -41,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         template_folder="templates",
     )
     app.config.update(settings)
+    app.json = FastJSONProvider(app)
     init_logging(app)
 
     database = Database(settings["DATABASE_URL"])

@@ -14,44 +14,22 @@ savepoints; a broken unique key raises SQLAlchemy's ``IntegrityError`` like any 
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.types import JSON
+
+from .fastjson import JSONText, json_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from sqlalchemy import Table
-    from sqlalchemy.engine import Dialect
+    from sqlalchemy.engine import Connection, Dialect
     from sqlalchemy.orm import Session
 
-__all__ = ["JSONText", "RowWriter", "json_text", "reserve_ids", "write_together"]
-
-
-class JSONText(str):
-    """JSON already encoded (by ``json_text``): written as is where a JSON value is expected."""
-
-    __slots__ = ()
-
-
-# what the standard encoder refuses, orjson must refuse too (the fallback then raises the same error)
-_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
-
-
-def json_text(value: Any) -> JSONText:
-    """``value`` as compact JSON text (orjson; the standard encoder for what orjson refuses).
-
-    orjson refuses integers beyond 64 bits and non-string keys, which ``json`` accepts; a
-    record's ``json`` field may hold either, so the fallback keeps such values writable.
-    """
-    try:
-        return JSONText(orjson.dumps(value, option=_STRICT).decode())
-    except TypeError:
-        return JSONText(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+__all__ = ["JSONText", "RowWriter", "driver_error", "json_text", "reserve_ids", "write_together"]
 
 
 class RowWriter:
@@ -113,12 +91,52 @@ class RowWriter:
         """Insert ``rows`` (tuples in ``columns`` order) in the session's transaction."""
         write_together(session, [(self, rows)])
 
+    def insert_one(self, session: Session, row: Sequence[Any], *, skip_conflicts: bool = False) -> int | None:
+        """Insert one row and return its ``id``: a single record create on the driver's cursor.
+
+        ``skip_conflicts``: a broken unique key inserts nothing and answers None (``ON
+        CONFLICT DO NOTHING``); otherwise it raises SQLAlchemy's ``IntegrityError``.
+        """
+        connection = session.connection()
+        dialect = connection.dialect
+        plan = self._plan(dialect)
+        sql = plan.insert_returning[skip_conflicts]
+        values = list(row)
+        for i, process, _few in plan.processors:
+            values[i] = process(values[i])
+        raw = connection.connection
+        cursor = raw.driver_connection.cursor()
+        try:
+            cursor.execute(sql, values)
+            got = cursor.fetchone()
+        except dialect.loaded_dbapi.Error as error:
+            raise driver_error(connection, error, sql, values, cursor) from error
+        finally:
+            cursor.close()
+        return None if got is None else got[0]
+
 
 class _Plan:
-    __slots__ = ("copy", "insert", "processors")
+    __slots__ = ("copy", "insert", "insert_returning", "processors")
 
     def __init__(self, insert: str, copy: str | None, processors: list[tuple[int, Callable[[Any], Any], bool]]) -> None:
         self.insert, self.copy, self.processors = insert, copy, processors
+        # by skip_conflicts (both databases take ON CONFLICT without a target, partial indexes included)
+        self.insert_returning = {
+            False: f"{insert} RETURNING id",
+            True: f"{insert} ON CONFLICT DO NOTHING RETURNING id",
+        }
+
+
+def driver_error(connection: Connection, error: Exception, sql: str, params: Any, cursor: Any) -> Exception:
+    """The SQLAlchemy exception for a driver ``error`` raised on our own cursor, as SQLAlchemy would give it.
+
+    A lost connection is invalidated, so the pool does not hand it out again.
+    """
+    dialect = connection.dialect
+    if dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor):
+        connection.invalidate(error)
+    return sa_exc.DBAPIError.instance(sql, params, error, dialect.loaded_dbapi.Error)
 
 
 #: below this many rows PostgreSQL gets INSERTs in one pipeline: COPY costs more round trips than it saves

@@ -10,9 +10,10 @@ The outcome is ``g.user`` (a ``User`` or None) and ``g.actor`` (an ``Actor`` or 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from flask import g, request, session
+from flask.sessions import NullSession, SecureCookieSession, SecureCookieSessionInterface
 
 from opsloom.platform.api import API_PREFIX
 from opsloom.platform.db import request_session, utcnow
@@ -27,7 +28,7 @@ from .tokens import authenticate_bearer
 from .workspaces import default_workspace
 
 if TYPE_CHECKING:
-    from flask import Flask, Response
+    from flask import Flask, Request, Response
 
     from opsloom.platform.actor import Actor
 
@@ -47,10 +48,47 @@ def init_app(app: Flask) -> None:
     ``PASSWORD_HASH_PROFILE`` (``standard``; ``fast`` for test suites) sets the argon2 cost.
     """
     passwords.use_profile(app.config.get("PASSWORD_HASH_PROFILE") or "standard")
+    app.session_interface = TokenAwareSessionInterface()
     app.before_request(_authenticate)
     # after_request hooks run in reverse order of registration: registered after the API
     # base, this runs before ``_finish_request`` commits or rolls back the request session
     app.after_request(_keep_failed_logins)
+
+
+class TokenSession(NullSession):
+    """The empty, read-only browser session of a request signed with an API token.
+
+    Token calls never carry the session cookie's sign-in, so reading it, verifying its
+    signature and writing it back would be wasted work on every API request; a view
+    that tries to write it anyway is a bug, and says so.
+    """
+
+    def _fail(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise RuntimeError("A request signed with an API token has no browser session to write to.")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = update = setdefault = _fail  # type: ignore[assignment]
+    del _fail
+
+
+class TokenAwareSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, skipped for bearer API calls, with the signer built once per key set."""
+
+    _signers: dict[tuple[Any, ...], Any]
+
+    def __init__(self) -> None:
+        self._signers = {}
+
+    def get_signing_serializer(self, app: Flask) -> Any:
+        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        signer = self._signers.get(key)
+        if signer is None:
+            signer = self._signers[key] = super().get_signing_serializer(app)
+        return signer
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(API_PREFIX + "/") and request.headers.get("Authorization"):
+            return TokenSession()
+        return super().open_session(app, request)
 
 
 def _authenticate() -> None:

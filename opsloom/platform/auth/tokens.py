@@ -20,6 +20,7 @@ from opsloom.platform.actor import SYSTEM
 from opsloom.platform.audit import record
 from opsloom.platform.errors import AuthenticationRequired, NotFound, PermissionDenied, ValidationError
 from opsloom.platform.events import emit
+from opsloom.platform.hot_query import HotQuery
 from opsloom.platform.models import ApiToken, Membership, User, Workspace
 from opsloom.platform.pagination import SortKey
 
@@ -173,6 +174,9 @@ _BEARER_QUERY = join_membership(
 ).where(ApiToken.token_hash == bindparam("token_hash"))
 
 
+_BEARER_ROWS = HotQuery(_BEARER_QUERY)
+
+
 def _check_usable(
     prefix: str, revoked_at: datetime | None, expires_at: datetime | None, now: datetime
 ) -> None:
@@ -231,7 +235,9 @@ def authenticate_bearer(
         or a user who is no longer an active member of the token's workspace.
     """
     _check_format(plaintext)
-    rows = session.execute(_BEARER_QUERY, {"token_hash": hash_token(plaintext)}).all()
+    # on the driver's cursor (``HotQuery``): SQLAlchemy's execution layer costs more than the
+    # query itself, and every API request runs it
+    rows = _BEARER_ROWS.all(session, token_hash=hash_token(plaintext))
     if not rows:
         raise AuthenticationRequired(_NOT_VALID)
     first = rows[0]

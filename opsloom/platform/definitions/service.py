@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from opsloom.platform.audit import record
@@ -29,7 +29,7 @@ from opsloom.platform.errors import (
     PluginError,
 )
 from opsloom.platform.events import emit
-from opsloom.platform.models import App, Definition
+from opsloom.platform.models import App, Definition, Workspace
 
 from .app_kind import LABEL_SCHEMA
 from .diff import diff
@@ -55,6 +55,7 @@ __all__ = [
     "app_snapshot",
     "apps_select",
     "archive_app",
+    "bump_definitions_version",
     "canonical_json",
     "check_context",
     "checksum",
@@ -109,6 +110,21 @@ _APP_FIELDS_VALIDATOR = Draft202012Validator(
 
 
 # ---------------------------------------------------------------- helpers
+
+_BUMP = (
+    update(Workspace)
+    .where(Workspace.id == bindparam("workspace_id"))
+    .values(definitions_version=Workspace.definitions_version + 1)
+)
+
+
+def bump_definitions_version(session: Session, workspace_id: int) -> None:
+    """Tell every process that the workspace's apps or published definitions changed.
+
+    Runs in the changing transaction, so the new number becomes visible exactly when the
+    change does; caches keyed by the number (see ``Actor.definitions_version``) then miss.
+    """
+    session.execute(_BUMP, {"workspace_id": workspace_id})
 
 
 def canonical_json(body: Any) -> str:
@@ -227,6 +243,7 @@ def create_app_(
     with _unique(session, f"This workspace already has an app {key!r}.", errors={"key": "already taken"}):
         session.add(app)
         session.flush()
+    bump_definitions_version(session, workspace_id)
     record(session, actor, "create", "app", key, after=app_snapshot(app), now=now)
     emit(session, "app.created", payload={"app": key, "app_id": app.id}, actor=actor, now=now)
     return app
@@ -312,6 +329,7 @@ def archive_app(session: Session, *, app: App, actor: Actor, now: datetime) -> A
     app.archived_at = now
     app.updated_at = now
     session.flush()
+    bump_definitions_version(session, app.workspace_id)
     record(
         session,
         actor,
@@ -334,6 +352,7 @@ def restore_app(session: Session, *, app: App, actor: Actor, now: datetime) -> A
     app.archived_at = None
     app.updated_at = now
     session.flush()
+    bump_definitions_version(session, app.workspace_id)
     record(session, actor, "restore", "app", app.key, before=before, after={"archived_at": None}, now=now)
     emit(session, "app.restored", payload={"app": app.key, "app_id": app.id}, actor=actor, now=now)
     return app
@@ -849,6 +868,7 @@ def publish_body(
                     f"nothing was published. Quote request id {actor.request_id} when you report it."
                 ) from exc
             session.flush()
+        bump_definitions_version(session, app.workspace_id)
         previous_version = previous.version if previous is not None else None
         record(
             session,

@@ -33,6 +33,10 @@ class Workspace(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     archived_at: Mapped[datetime | None] = mapped_column(Stamp)
+    # bumped in the transaction that publishes a definition or adds, archives or restores an
+    # app: a process may cache what it derives from them (record tables, compiled flows)
+    # for as long as the actor it authenticated still reads the same number
+    definitions_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class User(Base):

@@ -247,3 +247,69 @@ def test_bulk_writes_the_same_audit_rows_and_events_as_single_creates(
     assert {**bulk_event, "id": None, "record": None} == {**single_event, "id": None, "record": None}
     assert bulk_event["_changed"] == sorted(["name", "spent", "birthday", "level", "vip_note", "code", "gap"])
     assert events[first].workspace_id == events[single].workspace_id
+
+
+def _trail_of(app: Flask, record_id: int) -> tuple[AuditEntry, OutboxEvent]:
+    with app.extensions["opsloom.db"].session_scope() as session:
+        audit = session.scalars(select(AuditEntry).where(
+            AuditEntry.object_id == f"crm/customer/{record_id}", AuditEntry.action == "create")).one()
+        event = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "record.created")).all()
+        session.expunge_all()
+    return audit, next(e for e in event if e.payload["id"] == record_id)
+
+
+def test_a_create_writes_the_same_trail_in_one_statement_as_in_three(
+    client: FlaskClient, crm: Member, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a create sends its audit row and event with the record (``trail_insert``); same rows."""
+    from sqlalchemy import event as sa_event
+
+    from opsloom.form_engine.service import RecordService
+
+    statements: list[str] = []
+    engine = app.extensions["opsloom.db"].engine
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    sa_event.listen(engine, "before_cursor_execute", listener)
+    values = {"name": "Wang", "phone": "13812345678", "spent": 99.5, "level": "vip", "vip_note": "王"}
+    try:
+        one_statement = _post(client, crm, values).get_json()
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", listener)
+    postgres = engine.dialect.name == "postgresql"
+    # one statement writes the record, its audit row and its event on PostgreSQL; SQLite has
+    # no round trips to save and writes them one after the other on the driver's cursor
+    together = [s for s in statements if "_customer" in s and "audit_log" in s and "outbox_events" in s]
+    assert len(together) == (1 if postgres else 0)
+
+    monkeypatch.setattr(RecordService, "_trail_in_one_statement", lambda *_args: False)
+    separate = _post(client, crm, {**values, "phone": "13812345679"}).get_json()
+
+    def comparable(record: dict[str, Any], record_id: int) -> dict[str, Any]:
+        assert record["id"] == record_id
+        return {**record, "id": None, "phone": None, "code": None}
+
+    (audit_a, event_a), (audit_b, event_b) = _trail_of(app, one_statement["id"]), _trail_of(app, separate["id"])
+    assert audit_a.object_id == f"crm/customer/{one_statement['id']}"
+    assert comparable(audit_a.after, one_statement["id"]) == comparable(audit_b.after, separate["id"])
+    assert (audit_a.before, audit_a.actor_id, audit_a.workspace_id) == (audit_b.before, audit_b.actor_id,
+                                                                          audit_b.workspace_id)
+    assert comparable(event_a.payload["record"], one_statement["id"]) == comparable(
+        event_b.payload["record"], separate["id"])
+    assert event_a.payload["id"] == one_statement["id"]
+    assert {**event_a.payload, "id": None, "record": None} == {**event_b.payload, "id": None, "record": None}
+    assert comparable(one_statement, one_statement["id"]) == {
+        **comparable(separate, separate["id"]), "_created_at": one_statement["_created_at"],
+        "_updated_at": one_statement["_updated_at"]}
+
+
+def test_a_refused_duplicate_leaves_no_audit_row_or_event(client: FlaskClient, crm: Member, app: Flask) -> None:
+    first = _post(client, crm, {"name": "Wang", "phone": "13812345678"})
+    assert first.status_code == 201
+    again = _post(client, crm, {"name": "Li", "phone": "13812345678"})
+    problem = assert_problem(again, 409)
+    assert "phone" in problem["errors"]
+    with app.extensions["opsloom.db"].session_scope() as session:
+        audits = session.scalars(select(AuditEntry).where(AuditEntry.object_type == "record")).all()
+        events = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "record.created")).all()
+    assert [a.object_id for a in audits] == [f"crm/customer/{first.get_json()['id']}"]
+    assert [e.payload["record"]["name"] for e in events] == ["Wang"]
