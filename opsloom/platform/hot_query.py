@@ -29,17 +29,19 @@ __all__ = ["HotQuery"]
 
 
 class _Plan:
-    __slots__ = ("binds", "positional", "processors", "row", "sql")
+    __slots__ = ("binds", "fixed", "positional", "processors", "row", "sql")
 
     def __init__(
         self,
         sql: str,
         binds: list[tuple[str, Callable[[Any], Any] | None]],
+        fixed: dict[str, Any],
         positional: bool,
         processors: list[tuple[int, Callable[[Any], Any]]],
         row: type,
     ) -> None:
-        self.sql, self.binds, self.positional, self.processors, self.row = sql, binds, positional, processors, row
+        self.sql, self.binds, self.fixed, self.positional = sql, binds, fixed, positional
+        self.processors, self.row = processors, row
 
 
 class HotQuery:
@@ -61,6 +63,8 @@ class HotQuery:
         compiled = self.stmt.compile(dialect=dialect)
         names = list(compiled.positiontup or []) if dialect.positional else list(compiled.binds)
         binds = [(name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
+        # parameters the statement fixes itself (a literal in a condition, say) keep their value
+        fixed = {name: compiled.binds[name].effective_value for name in names if not compiled.binds[name].required}
         columns = list(self.stmt.selected_columns)
         processors = []
         for i, column in enumerate(columns):
@@ -68,7 +72,7 @@ class HotQuery:
             if process is not None:
                 processors.append((i, process))
         row = namedtuple("Row", [column.key for column in columns])  # type: ignore[misc]
-        plan = _Plan(compiled.string, binds, dialect.positional, processors, row)
+        plan = _Plan(compiled.string, binds, fixed, dialect.positional, processors, row)
         with self._lock:
             self._plans[dialect.name] = plan
         return plan
@@ -77,7 +81,8 @@ class HotQuery:
         """The rows for ``params``, in the session's transaction."""
         connection = session.connection()
         plan = self._plan(connection.dialect)
-        values = [params[name] if process is None else process(params[name]) for name, process in plan.binds]
+        given = {**plan.fixed, **params} if plan.fixed else params
+        values = [given[name] if process is None else process(given[name]) for name, process in plan.binds]
         args: Any = values if plan.positional else dict(zip((name for name, _ in plan.binds), values, strict=True))
         raw_connection = connection.connection
         cursor = raw_connection.driver_connection.cursor()
