@@ -6,6 +6,11 @@ the database. orjson is many times faster but differs at the edges: it encodes d
 and dataclasses itself, refuses integers beyond 64 bits and non-string keys, and decodes
 big integers as floats. Here orjson only does what it does exactly as ``json`` would,
 and everything else goes to ``json``, so callers see the same values and the same errors.
+
+Two differences are deliberate. A non-finite float is written as ``null``: JSON has no
+``NaN``, the token ``json`` writes instead breaks every strict reader (browsers, PostgreSQL's
+``jsonb``), and validation keeps such numbers out of records anyway. A plain ``Enum`` is
+written as its value, where ``json`` refuses it.
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ def loads(text: str | bytes | bytearray) -> Any:
     return json.loads(text)
 
 
+_COMPACT = {"separators": (",", ":")}
+
+
 class FastJSONProvider(DefaultJSONProvider):
     """Flask's JSON provider (sorted keys, its ``default`` for dates, decimals and UUIDs), through orjson.
 
@@ -68,7 +76,8 @@ class FastJSONProvider(DefaultJSONProvider):
     """
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        if not kwargs and self.sort_keys:
+        # Flask's own answers ask for compact separators, which is what orjson writes
+        if (not kwargs or kwargs == _COMPACT) and self.sort_keys:
             try:
                 return orjson.dumps(obj, default=self.default, option=_STRICT | orjson.OPT_SORT_KEYS).decode()
             except TypeError:

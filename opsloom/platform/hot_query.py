@@ -7,7 +7,9 @@ tenth of the whole request. A ``HotQuery`` keeps the SQL text the dialect compil
 order of its parameters and each column's result processor, and runs it on the session's
 own connection, so it sees the transaction as any other statement of the request does.
 
-Use it for a few fixed statements on the request path, not as a general query API.
+Use it for a few fixed statements on the request path, not as a general query API: it
+takes named ``bindparam``s and the values a statement fixes itself (literals, a LIMIT), but
+not expanding ``IN`` lists, whose SQL depends on the call.
 """
 
 from __future__ import annotations
