@@ -67,7 +67,7 @@ def _columns(database: Database) -> set[str]:
 def test_fe_0003_adds_the_resolved_column_to_logged_runs(empty_url: str, tmp_path: Path) -> None:
     assert "fe_0003" in (head_revision() or "").split("+")
     # the platform's own branch first (the models below need its head), then the engine's up to fe_0002
-    _db_upgrade(empty_url, tmp_path, "--revision", "0002_definitions_version")
+    _db_upgrade(empty_url, tmp_path, "--revision", "platform@head")
     _db_upgrade(empty_url, tmp_path, "--revision", "fe_0002")
     database = Database(empty_url)
     try:

@@ -12,7 +12,7 @@ from alembic import op
 
 revision = "0002_definitions_version"
 down_revision = "0001_initial"
-branch_labels = None
+branch_labels = ("platform",)
 depends_on = None
 
 
