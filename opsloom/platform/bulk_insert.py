@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Dialect
     from sqlalchemy.orm import Session
 
-__all__ = ["JSONText", "RowWriter", "driver_error", "json_text", "reserve_ids", "write_together"]
+__all__ = ["JSONText", "RowWriter", "announce", "driver_error", "json_text", "reserve_ids", "write_together"]
 
 
 class RowWriter:
@@ -107,8 +107,10 @@ class RowWriter:
         raw = connection.connection
         cursor = raw.driver_connection.cursor()
         try:
+            announce(connection, cursor, sql, values, many=False)
             cursor.execute(sql, values)
             got = cursor.fetchone()
+            announce(connection, cursor, sql, values, many=False, after=True)
         except dialect.loaded_dbapi.Error as error:
             raise driver_error(connection, error, sql, values, cursor) from error
         finally:
@@ -126,6 +128,20 @@ class _Plan:
             False: f"{insert} RETURNING id",
             True: f"{insert} ON CONFLICT DO NOTHING RETURNING id",
         }
+
+
+def announce(
+    connection: Connection, cursor: Any, sql: str, params: Any, *, many: bool, after: bool = False
+) -> None:
+    """Tell the engine's cursor listeners about a statement we run on the driver ourselves.
+
+    SQL logging, tracing (OpenTelemetry, Sentry) and statement counters listen to
+    ``before_cursor_execute`` / ``after_cursor_execute``; statements that skip SQLAlchemy's
+    execution layer still reach them. They see the statement; they cannot rewrite it.
+    """
+    listeners = connection.dispatch.after_cursor_execute if after else connection.dispatch.before_cursor_execute
+    if listeners:
+        listeners(connection, cursor, sql, params, None, many)
 
 
 def driver_error(connection: Connection, error: Exception, sql: str, params: Any, cursor: Any) -> Exception:
@@ -164,21 +180,27 @@ def write_together(session: Session, batches: Sequence[tuple[RowWriter, Sequence
         if dialect.name != "postgresql":
             for plan, rows in work:
                 sql = plan.insert
+                announce(connection, None, sql, rows, many=True)
                 driver.executemany(sql, rows)
+                announce(connection, None, sql, rows, many=True, after=True)
             return
         small = [(plan, rows) for plan, rows in work if len(rows) < COPY_FROM]
         if small:
             with driver.pipeline(), driver.cursor() as cursor:
                 for plan, rows in small:
                     sql = plan.insert
+                    announce(connection, cursor, sql, rows, many=True)
                     cursor.executemany(sql, rows)
+                    announce(connection, cursor, sql, rows, many=True, after=True)
         for plan, rows in work:
             if len(rows) >= COPY_FROM and plan.copy is not None:
                 sql = plan.copy
                 with driver.cursor() as cursor, cursor.copy(sql) as copy:
+                    announce(connection, cursor, sql, rows, many=True)
                     write_row = copy.write_row
                     for row in rows:
                         write_row(row)
+                announce(connection, cursor, sql, rows, many=True, after=True)
     except dialect.loaded_dbapi.IntegrityError as error:
         raise sa_exc.IntegrityError(sql, None, error) from error
 

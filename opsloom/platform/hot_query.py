@@ -18,7 +18,7 @@ import threading
 from collections import namedtuple
 from typing import TYPE_CHECKING, Any
 
-from .bulk_insert import driver_error
+from .bulk_insert import announce, driver_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -90,8 +90,10 @@ class HotQuery:
         cursor = raw_connection.driver_connection.cursor()
         dialect = connection.dialect
         try:
+            announce(connection, cursor, plan.sql, args, many=False)
             cursor.execute(plan.sql, args)
             fetched = cursor.fetchall()
+            announce(connection, cursor, plan.sql, args, many=False, after=True)
         except dialect.loaded_dbapi.Error as error:
             raise driver_error(connection, error, plan.sql, args, cursor) from error
         finally:

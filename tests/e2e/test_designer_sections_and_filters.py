@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.e2e.browser_api import api_call as _api
+
 if TYPE_CHECKING:
     from .conftest import LiveServer, PageProblems
 
@@ -27,25 +29,6 @@ def _sign_in(tab: Any, server: LiveServer) -> None:
     tab.fill("#f-password", server.admin_password)
     with tab.expect_navigation():
         tab.click("form.stack button[type=submit]")
-
-
-def _api(tab: Any, method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    """One API call with the page's session and CSRF header; returns (status, JSON answer)."""
-    answer = tab.evaluate(
-        """async ([method, url, body]) => {
-            const token = document.querySelector('meta[name="csrf-token"]').content;
-            const options = {method: method, credentials: 'same-origin',
-                headers: {'Accept': 'application/json', 'X-CSRF-Token': token}};
-            if (body !== null) {
-                options.headers['Content-Type'] = 'application/json';
-                options.body = JSON.stringify(body);
-            }
-            const r = await fetch(url, options);
-            return [r.status, await r.json().catch(() => null)];
-        }""",
-        [method, url, body],
-    )
-    return answer[0], answer[1]
 
 
 def _publish_api(tab: Any, app: str, body: dict[str, Any]) -> None:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.e2e.browser_api import api_call as _api
+
 if TYPE_CHECKING:
     from .conftest import LiveServer, PageProblems
 
@@ -167,25 +169,6 @@ def test_admin_designs_saves_and_publishes_a_new_entity(
     ) == ["subject"]
 
     assert problems.all() == []
-
-
-def _api(tab: Any, method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    """One API call with the page's session and CSRF header; returns (status, JSON answer)."""
-    answer = tab.evaluate(
-        """async ([method, url, body]) => {
-            const token = document.querySelector('meta[name="csrf-token"]').content;
-            const options = {method: method, credentials: 'same-origin',
-                headers: {'Accept': 'application/json', 'X-CSRF-Token': token}};
-            if (body !== null) {
-                options.headers['Content-Type'] = 'application/json';
-                options.body = JSON.stringify(body);
-            }
-            const r = await fetch(url, options);
-            return [r.status, await r.json().catch(() => null)];
-        }""",
-        [method, url, body],
-    )
-    return answer[0], answer[1]
 
 
 def _add_field(tab: Any, type_name: str, key: str, label: str) -> None:

@@ -210,3 +210,23 @@ def test_values_the_statement_fixes_itself_are_kept(things: Database) -> None:
         expected = session.execute(fixed.stmt, {"smallest": -1}).all()
         assert [tuple(row) for row in fixed.all(session, smallest=-1)] == [tuple(row) for row in expected]
         assert len(expected) == 1
+
+
+def test_cursor_listeners_see_the_statement(things: Database) -> None:
+    """SQL logging and tracing hook ``before/after_cursor_execute``; the driver path still reaches them."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, str]] = []
+    before = lambda *args: seen.append(("before", args[2]))  # noqa: E731
+    after = lambda *args: seen.append(("after", args[2]))  # noqa: E731
+    event.listen(things.engine, "before_cursor_execute", before)
+    event.listen(things.engine, "after_cursor_execute", after)
+    try:
+        with things.session_scope() as session:
+            BY_NAME.all(session, skip="nobody")
+    finally:
+        event.remove(things.engine, "before_cursor_execute", before)
+        event.remove(things.engine, "after_cursor_execute", after)
+    mine = [(when, sql) for when, sql in seen if "hot_things" in sql]
+    assert [when for when, _ in mine] == ["before", "after"]
+    assert mine[0][1].lstrip().upper().startswith("SELECT")
