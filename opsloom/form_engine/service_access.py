@@ -74,13 +74,13 @@ class AccessMixin:
                     select(Department.id, Department.parent_id).where(Department.workspace_id == self.app.workspace_id)
                 ):
                     children.setdefault(parent, []).append(dept_id)
-                found, todo = [], [start]
-                while todo:
-                    current = todo.pop()
+                found, unvisited = [], [start]
+                while unvisited:
+                    current = unvisited.pop()
                     if current in found:
                         continue
                     found.append(current)
-                    todo.extend(children.get(current, []))
+                    unvisited.extend(children.get(current, []))
                 self._department_ids = found
         return self._department_ids
 
