@@ -76,16 +76,29 @@ def main(argv: list[str]) -> None:
         with database.session_scope() as session:
             staff = identity.actor_for(session, session.get(User, staff_id), setup.workspace_id, via="cli")
 
+        # empty values last: SQLite puts NULLs last in a descending order by itself, PostgreSQL is told
+        nulls_last = "" if database.dialect == "sqlite" else " NULLS LAST"
         hand = text(
             f'SELECT * FROM "{table}" WHERE "{table}"._deleted_at IS NULL '
             f'AND ("{table}"._created_by = :u OR "{table}".owner = :u) AND "{table}".level = :level '
-            f'ORDER BY CAST("{table}".spent IS NULL AS INTEGER), "{table}".spent DESC, "{table}".id DESC '
+            f'ORDER BY "{table}".spent DESC{nulls_last}, "{table}".id DESC '
             f"LIMIT {LIMIT + 1}"
         )
 
+        # what the records API does: the app and its tables come from the process's cache
+        # (checked against the workspace's definitions_version), not from a query per page
+        with database.session_scope() as session:
+            from opsloom.form_engine.api import AppRef, TableRef
+            from opsloom.form_engine.service import RecordService
+
+            found = service_for(setup, session, actor=staff)
+            app_ref = AppRef(found.app.id, found.app.key, found.app.workspace_id)
+            tables = {key: TableRef(row.id, row.entity_key, row.version, row.table_name)
+                      for key, row in found._tables().items()}
+
         def ours() -> list[dict[str, Any]]:
             with database.session_scope() as session:
-                page = service_for(setup, session, actor=staff).query(
+                page = RecordService(session, staff, app_ref, entity_rows=tables).query(  # type: ignore[arg-type]
                     "customer", filter=FILTER, sort=SORT, limit=LIMIT, secret="bench")
                 return page.items
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, cast, func, or_, select
+from sqlalchemy import func, or_, select
 
 from opsloom.platform.errors import BadRequest
 from opsloom.platform.pagination import Page, SortKey, paginate, parse_limit
@@ -80,9 +80,7 @@ class QueryMixin:
         if q:
             stmt = stmt.where(self._search(model, q))
             scope.append("q:" + q)
-        keys, extra = self._sort_keys(model, sort)
-        if extra:
-            stmt = stmt.add_columns(*extra)
+        keys = self._sort_keys(model, sort)
         scope.append(sort or "")
         page = paginate(self.session, stmt, keys, secret=secret, limit=parse_limit(limit), cursor=cursor,
                         scope="|".join(scope), scalars=False)
@@ -116,10 +114,9 @@ class QueryMixin:
         # lower(column) LIKE: the expression the trigram indexes made at publish serve on PostgreSQL
         return or_(*(func.lower(c).like(pattern, escape="\\") for c in columns))
 
-    def _sort_keys(self, model: EntityModel, sort: str | None) -> tuple[list[SortKey], list[Any]]:
+    def _sort_keys(self, model: EntityModel, sort: str | None) -> list[SortKey]:
         table = model.table
         keys: list[SortKey] = []
-        extra: list[Any] = []
         for part in [p.strip() for p in (sort or "-id").split(",") if p.strip()]:
             descending = part.startswith("-")
             name = part.lstrip("-+")
@@ -133,15 +130,11 @@ class QueryMixin:
                                  errors={"sort": f"{name!r} is hidden or masked for your role"})
             if not system and (f is None or not f.type.sortable or name not in table.c):
                 raise BadRequest(f"Cannot sort by {name!r}.", errors={"sort": f"{name!r} is not a sortable field"})
-            column = table.c[name]
-            if not system:
-                flag = cast(column.is_(None), Integer).label(f"_n_{name}")
-                extra.append(flag)
-                keys.append(SortKey(f"_n_{name}", flag, False))
-            keys.append(SortKey(name, column, descending))
+            # field values may be empty (they come last); the system stamps never are
+            keys.append(SortKey(name, table.c[name], descending, nullable=not system))
         if not keys or keys[-1].name != "id":
             keys.append(SortKey("id", table.c.id, bool(keys and keys[-1].descending)))
-        return keys, extra
+        return keys
 
 
     def expand(self, model: EntityModel, records: list[dict[str, Any]], keys: list[str]) -> None:

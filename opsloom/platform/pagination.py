@@ -37,6 +37,23 @@ class SortKey:
     name: str
     column: ColumnElement[Any]
     descending: bool = False
+    #: the column may be NULL: empty values come last in either direction
+    nullable: bool = False
+
+
+# where each database puts NULLs by itself: after the other values when descending on
+# SQLite, when ascending on PostgreSQL; there a plain ORDER BY lets an index serve the sort
+_NULLS_LAST_BY_ITSELF = {"sqlite": True, "postgresql": False}
+
+
+def _ordering(key: SortKey, dialect: str) -> ColumnElement[Any]:
+    term = key.column.desc() if key.descending else key.column.asc()
+    if not key.nullable:
+        return term
+    natural = _NULLS_LAST_BY_ITSELF.get(dialect)
+    if natural is not None and natural == key.descending:
+        return term
+    return term.nulls_last()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +84,7 @@ def _unjson(value: Any) -> Any:
 
 
 def _fingerprint(keys: Sequence[SortKey], scope: str) -> str:
-    order = ",".join(("-" if k.descending else "") + k.name for k in keys)
+    order = ",".join(("-" if k.descending else "") + k.name + ("?" if k.nullable else "") for k in keys)
     return hashlib.sha256(f"{order}|{scope}".encode()).hexdigest()[:16]
 
 
@@ -100,11 +117,21 @@ def decode_cursor(secret: str, cursor: str, keys: Sequence[SortKey], scope: str 
 
 
 def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
-    """``(k1, k2, ...) > (v1, v2, ...)`` honouring each key's direction (NULL-free keys)."""
+    """``(k1, k2, ...) > (v1, v2, ...)`` honouring each key's direction, empty values last.
+
+    After a value of a nullable key come the greater (or smaller) values and then every
+    empty one; after an empty value only the later keys can decide. ``column == None``
+    is ``IS NULL`` in SQLAlchemy, so the equalities hold for empty values too.
+    """
     clauses = []
     for i, key in enumerate(keys):
         equal = [keys[j].column == values[j] for j in range(i)]
-        step = key.column < values[i] if key.descending else key.column > values[i]
+        value = values[i]
+        if value is None:
+            continue
+        step = key.column < value if key.descending else key.column > value
+        if key.nullable:
+            step = or_(step, key.column.is_(None))
         clauses.append(and_(*equal, step))
     return or_(*clauses)
 
@@ -145,7 +172,8 @@ def paginate(
     """
     if cursor:
         stmt = stmt.where(_after(keys, decode_cursor(secret, cursor, keys, scope)))
-    stmt = stmt.order_by(*[k.column.desc() if k.descending else k.column.asc() for k in keys])
+    dialect = session.get_bind().dialect.name
+    stmt = stmt.order_by(*[_ordering(k, dialect) for k in keys])
     stmt = stmt.limit(limit + 1)
     rows = list(session.scalars(stmt) if scalars else session.execute(stmt).mappings())
     more = len(rows) > limit

@@ -313,3 +313,41 @@ def test_a_refused_duplicate_leaves_no_audit_row_or_event(client: FlaskClient, c
         events = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "record.created")).all()
     assert [a.object_id for a in audits] == [f"crm/customer/{first.get_json()['id']}"]
     assert [e.payload["record"]["name"] for e in events] == ["Wang"]
+
+
+@pytest.mark.parametrize("sort", ["spent", "-spent", "birthday", "-birthday,name"])
+def test_empty_values_come_last_in_both_directions_across_pages(
+    client: FlaskClient, crm: Member, sort: str
+) -> None:
+    """Keyset pages walk through the empty values too, whichever way each database orders NULLs."""
+    rows = [(100, "1990-01-02"), (None, None), (50, None), (100, "1990-01-01"), (None, "1980-05-05"), (7, None),
+            (None, None), (50, "2000-01-01")]
+    made = []
+    for i, (spent, birthday) in enumerate(rows):
+        values: dict[str, Any] = {"name": f"n{i % 3}"}
+        if spent is not None:
+            values["spent"] = spent
+        if birthday is not None:
+            values["birthday"] = birthday
+        made.append(_post(client, crm, values).get_json())
+
+    def expected() -> list[int]:
+        keys = [(part.lstrip("-"), part.startswith("-")) for part in sort.split(",")]
+        order = list(made)
+        # stable sorts from the last key to the first: id (the tiebreak, in the last key's direction) ...
+        order.sort(key=lambda r: r["id"], reverse=keys[-1][1])
+        for name, descending in reversed(keys):
+            filled = sorted((r for r in order if r[name] is not None), key=lambda r: r[name], reverse=descending)
+            order = filled + [r for r in order if r[name] is None]  # ... and empty values last
+        return [r["id"] for r in order]
+
+    seen: list[int] = []
+    cursor = None
+    while True:
+        query = {"sort": sort, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get(URL, query_string=query, headers=crm.headers).get_json()
+        seen += [r["id"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == expected()
