@@ -173,13 +173,37 @@ class Access:
     def writable(self, key: str) -> bool:
         return self.rule(key) == "editable"
 
+    def scope_key(self, action: str, actor: Actor, departments: Iterable[int]) -> Any:
+        """Everything ``condition`` depends on besides the model: equal keys, equal conditions."""
+        if self.unrestricted(action):
+            return None
+        scopes = self.scopes.get(action, [])
+        if not scopes:
+            return False
+        return (
+            expr.canonical_json(scopes),
+            actor.user_id,
+            actor.workspace_id,
+            tuple(departments) if "department" in scopes else (),
+            expr.canonical_json(actor.as_expr_user()) if any(isinstance(s, dict) for s in scopes) else "",
+        )
+
     def unrestricted(self, action: str) -> bool:
         return self.admin or "all" in self.scopes.get(action, [])
 
     def condition(
-        self, action: str, model: EntityModel, actor: Actor, resolver: Any, departments: Iterable[int]
+        self,
+        action: str,
+        model: EntityModel,
+        actor: Actor,
+        resolver: Any,
+        departments: Iterable[int],
+        context: Mapping[str, Any] | None = None,
     ) -> ColumnElement[bool] | None:
-        """The SQL condition a record must meet for ``action`` (None: every record)."""
+        """The SQL condition a record must meet for ``action`` (None: every record).
+
+        ``context`` (``_now``, ``tz``) is what an expression scope's ``now()``/``today()`` read.
+        """
         if self.unrestricted(action):
             return None
         scopes = self.scopes.get(action, [])
@@ -201,7 +225,7 @@ class Access:
                 if owner is not None:
                     parts.append(table.c[owner].in_(members))
             elif isinstance(scope, dict):
-                parts.append(expr.to_sql(substitute_user(scope["expr"], actor.as_expr_user()), resolver))
+                parts.append(expr.to_sql(substitute_user(scope["expr"], actor.as_expr_user()), resolver, context=context))
         return or_(*parts) if parts else false()
 
 

@@ -129,7 +129,7 @@ class EntityModel:
 
 
 def sql_resolver(model: EntityModel) -> Any:
-    """The expression language's SQL resolver for ``model``: its columns with their expression types.
+    """The expression language's SQL resolver for ``model``: its columns with their expression types (one per version).
 
     Reference fields (user, department, one relation) hold integer ids, so SQL compares
     them as numbers; JSON columns stay ``any``, which ``to_sql`` refuses to guess about.
@@ -138,6 +138,9 @@ def sql_resolver(model: EntityModel) -> Any:
 
     from opsloom.platform.expr.sql import TableResolver
 
+    cached = model.statements.get("sql_resolver")
+    if cached is not None:
+        return cached
     types: dict[str, str] = {}
     for f in model.column_fields():
         if f.key not in model.table.c:
@@ -152,7 +155,8 @@ def sql_resolver(model: EntityModel) -> Any:
         types[f.key] = kind
     types.update({"id": "number", "_created_at": "datetime", "_updated_at": "datetime", "_created_by": "number",
                   "_updated_by": "number", "_version": "number"})
-    return TableResolver(model.table, types)
+    resolver = model.statements["sql_resolver"] = TableResolver(model.table, types)
+    return resolver
 
 
 def _resolved_spec(

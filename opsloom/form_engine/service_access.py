@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flask import current_app, has_app_context
 from sqlalchemy import select
 
 from opsloom.platform.errors import PermissionDenied
@@ -39,14 +40,24 @@ class AccessMixin:
         found = self._access.get(entity)
         if found is None:
             admin = self.actor.is_admin or self.actor.is_superuser or self.actor.is_system
-            if self._grants is None:
-                self._grants = [] if admin or not self.actor.role_ids else list(
-                    self.session.scalars(select(Role.permissions).where(
-                        Role.id.in_(self.actor.role_ids), Role.workspace_id == self.app.workspace_id))
-                )
-            found = compile_access(self._grants, self.app.key, entity, admin=admin)
+            cache, key = _access_cache(self.actor, self.app, entity, admin)
+            found = cache.get(key) if cache is not None else None
+            if found is None:
+                found = compile_access(self._role_grants(admin), self.app.key, entity, admin=admin)
+                if cache is not None:
+                    if len(cache) >= _ACCESS_KEPT:
+                        cache.clear()
+                    cache[key] = found
             self._access[entity] = found
         return found
+
+    def _role_grants(self, admin: bool) -> list[Any]:
+        if self._grants is None:
+            self._grants = [] if admin or not self.actor.role_ids else list(
+                self.session.scalars(select(Role.permissions).where(
+                    Role.id.in_(self.actor.role_ids), Role.workspace_id == self.app.workspace_id))
+            )
+        return self._grants
 
     def can(self, entity: str, action: str) -> bool:
         return self.access(entity).can(action)
@@ -84,10 +95,20 @@ class AccessMixin:
                 self._department_ids = found
         return self._department_ids
 
-    def _scope(self, model: EntityModel, action: str) -> Any:
+    def _scope(self, model: EntityModel, action: str, context: Mapping[str, Any] | None = None) -> Any:
         """The SQL condition of the actor's ``action`` scope on ``model`` (None: all records)."""
         access = self.access(model.key)
-        return access.condition(action, model, self.actor, self.resolver(model), self._departments())
+        return access.condition(action, model, self.actor, self.resolver(model), self._scope_departments(access, action),
+                                context)
+
+    def _scope_key(self, model: EntityModel, action: str) -> Any:
+        """What ``_scope`` depends on besides the model (see ``Access.scope_key``)."""
+        access = self.access(model.key)
+        return access.scope_key(action, self.actor, self._scope_departments(access, action))
+
+    def _scope_departments(self, access: Access, action: str) -> list[int]:
+        # the department tree is read only for a department scope
+        return self._departments() if "department" in access.scopes.get(action, ()) else []
 
     def scope_condition(self, entity: str, action: str) -> Any:
         """The SQL condition of the actor's ``action`` scope on ``entity`` (None: every record).
@@ -138,6 +159,28 @@ class AccessMixin:
         return out
 
 
+
+
+#: ``Flask.extensions`` key of the compiled ``Access`` objects of this process
+_ACCESS = "opsloom.record_access"
+_ACCESS_KEPT = 4096
+
+
+def _access_cache(actor: Actor, app: Any, entity: str, admin: bool) -> tuple[dict[Any, Access] | None, Any]:
+    """The process's cache of compiled permissions and this actor's key in it (no cache: None).
+
+    A role's permissions change only through an ORM flush of the ``Role``, which bumps the
+    workspace's ``definitions_version`` in the same transaction (``models.identity``), and
+    authentication read that number for this actor: an entry under the same number, roles
+    and entity is exactly what the grants query would compile to. Actors made without the
+    number (tests, jobs built by hand) always query. The ``Access`` objects are shared, so
+    nothing may change them after ``compile_access``.
+    """
+    version = actor.definitions_version
+    if version is None or app.workspace_id != actor.workspace_id or not has_app_context():
+        return None, None
+    cache: dict[Any, Access] = current_app.extensions.setdefault(_ACCESS, {})
+    return cache, (actor.workspace_id, version, actor.role_ids, admin, app.key, entity)
 
 
 def _default_mask(type_name: str) -> str:

@@ -14,7 +14,7 @@ from .model import sql_resolver
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from sqlalchemy import ColumnElement
+    from sqlalchemy import ColumnElement, Select
     from sqlalchemy.orm import Session
 
     from opsloom.platform.actor import Actor
@@ -54,12 +54,6 @@ class QueryMixin:
         access = self.require(entity, "read")
         if deleted:
             self.require(entity, "delete")
-        table = model.table
-        stmt = select(table)
-        stmt = stmt.where(table.c._deleted_at.is_not(None) if deleted else table.c._deleted_at.is_(None))
-        visible = self._scope(model, "read")
-        if visible is not None:
-            stmt = stmt.where(visible)
         scope = [entity, str(model.version), "deleted" if deleted else "live", str(self.actor.user_id)]
         if filter is not None:
             hidden = sorted(
@@ -70,30 +64,73 @@ class QueryMixin:
                     f"The filter uses {', '.join(hidden)}, which your role cannot see in clear.",
                     errors={"filter": f"cannot filter on {', '.join(hidden)}"},
                 )
-            try:
-                stmt = stmt.where(expr.to_sql(filter, self.resolver(model), context={"_now": self.now,
-                                                                                     "tz": self.ctx.timezone}))
-            except expr.ExprError as exc:
-                raise BadRequest(f"The filter is not valid: {exc.detail}",
-                                 errors={f"filter{exc.path}" if exc.path else "filter": exc.detail}) from None
             scope.append(expr.canonical_json(filter))
         if q:
-            stmt = stmt.where(self._search(model, q))
             scope.append("q:" + q)
         keys = self._sort_keys(model, sort)
         scope.append(sort or "")
-        page = paginate(self.session, stmt, keys, secret=secret, limit=parse_limit(limit), cursor=cursor,
-                        scope="|".join(scope), scalars=False)
-        rows = [dict(r) for r in page.items]
-        self._load_tables(model, rows)
         unknown = [f for f in fields or [] if f not in model.fields]
         if unknown:
             raise BadRequest(f"Unknown field(s) in `fields`: {', '.join(unknown)}.",
                              errors={"fields": f"unknown: {', '.join(unknown)}"})
+        stmt = self._page_statement(model, filter=filter, q=q, deleted=deleted,
+                                    filter_key=scope[4] if filter is not None else None)
+        page = paginate(self.session, stmt, keys, secret=secret, limit=parse_limit(limit), cursor=cursor,
+                        scope="|".join(scope), scalars=False)
+        rows = page.items
+        if any(f.table is not None for f in model.fields.values()):
+            rows = [dict(r) for r in rows]
+            self._load_tables(model, rows)
         items = [self.to_json(model, r, fields) for r in rows]
         if expand:
             self.expand(model, items, expand)
         return Page(items=items, next_cursor=page.next_cursor)
+
+    def _page_statement(
+        self,
+        model: EntityModel,
+        *,
+        filter: Any,  # noqa: A002
+        q: str | None,
+        deleted: bool,
+        filter_key: str | None,
+    ) -> Select[Any]:
+        """The list query before paging: deleted or live, the read scope, the filter and the search.
+
+        Built once per model version, scope, filter and search while its SQL cannot change:
+        a statement whose filter or scope read the clock (``now()``, ``today()``) is built
+        again for every page.
+        """
+        from opsloom.platform import expr
+
+        cache: dict[Any, Any] = model.statements.setdefault("pages", {})
+        access = self.access(model.key)
+        # the search reads only the fields the role sees in clear: its field rules shape the SQL too
+        rules = tuple(sorted(access.fields.items())) if q else ()
+        cache_key = (deleted, filter_key, q, self._scope_key(model, "read"), rules, self.ctx.timezone)
+        stmt = cache.get(cache_key)
+        if stmt is not None:
+            return stmt
+        context = _ClockWatch({"_now": self.now, "tz": self.ctx.timezone})
+        table = model.table
+        stmt = select(table)
+        stmt = stmt.where(table.c._deleted_at.is_not(None) if deleted else table.c._deleted_at.is_(None))
+        visible = self._scope(model, "read", context)
+        if visible is not None:
+            stmt = stmt.where(visible)
+        if filter is not None:
+            try:
+                stmt = stmt.where(expr.to_sql(filter, self.resolver(model), context=context))
+            except expr.ExprError as exc:
+                raise BadRequest(f"The filter is not valid: {exc.detail}",
+                                 errors={f"filter{exc.path}" if exc.path else "filter": exc.detail}) from None
+        if q:
+            stmt = stmt.where(self._search(model, q))
+        if not context.read_clock:
+            if len(cache) >= _PAGES_KEPT:
+                cache.clear()
+            cache[cache_key] = stmt
+        return stmt
 
     def resolver(self, model: EntityModel) -> Any:
         return sql_resolver(model)
@@ -179,6 +216,26 @@ class QueryMixin:
         return found
 
 
+
+
+#: list statements kept per model version (filters, scopes and searches in use)
+_PAGES_KEPT = 256
+
+
+class _ClockWatch(dict):  # type: ignore[type-arg]
+    """An expression context that notes whether the expression read the clock (``_now``)."""
+
+    read_clock = False
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key == "_now":
+            self.read_clock = True
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "_now":
+            self.read_clock = True
+        return super().__getitem__(key)
 
 
 def _filter_vars(expression: Any) -> set[str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from opsloom.platform import expr
 from opsloom.platform.expr.values import truthy
 
-from .fields.base import FieldValueError
+from .fields.base import FieldType, FieldValueError
 from .model import SYSTEM_FIELDS
 
 if TYPE_CHECKING:
@@ -42,8 +42,10 @@ def stamp_json(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return value.isoformat() + "Z"
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat() + "Z"
 
 
 def condition_data(json_values: Mapping[str, Any], ctx: FieldContext, user: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -88,8 +90,6 @@ class _InputPlan:
 
 
 def _may_default(f: RuntimeField) -> bool:
-    from .fields.base import FieldType
-
     wants_user = getattr(f.type, "wants_current_user", None)
     return (
         f.spec.get("default") is not None
@@ -210,17 +210,32 @@ def _cell_errors(f: RuntimeField, value: Any, ctx: FieldContext) -> dict[str, st
 def record_json(model: EntityModel, row: Mapping[str, Any], ctx: FieldContext, *, fields: list[str] | None = None) -> dict[str, Any]:
     """A stored row (plus table-stored values under their keys) as the record's flat JSON."""
     out: dict[str, Any] = {"id": row["id"], "_version": row["_version"]}
-    for key, f in model.fields.items():
+    get = row.get
+    for key, convert, spec in _json_plan(model):
         if fields is not None and key not in fields:
             continue
-        value = row.get(key)
-        out[key] = None if value is None else f.type.to_json(value, f.spec, ctx)
-    out["_created_at"] = stamp_json(row.get("_created_at"))
-    out["_created_by"] = row.get("_created_by")
-    out["_updated_at"] = stamp_json(row.get("_updated_at"))
-    out["_updated_by"] = row.get("_updated_by")
-    out["_deleted_at"] = stamp_json(row.get("_deleted_at"))
+        value = get(key)
+        out[key] = value if value is None or convert is None else convert(value, spec, ctx)
+    out["_created_at"] = stamp_json(get("_created_at"))
+    out["_created_by"] = get("_created_by")
+    out["_updated_at"] = stamp_json(get("_updated_at"))
+    out["_updated_by"] = get("_updated_by")
+    out["_deleted_at"] = stamp_json(get("_deleted_at"))
     return out
+
+
+def _json_plan(model: EntityModel) -> list[tuple[str, Any, Mapping[str, Any]]]:
+    """Per field: its key, its type's ``to_json`` (None where the stored value is the JSON value) and its spec.
+
+    Built once per published version: a list page converts every field of every row.
+    """
+    plan = model.statements.get("json_plan")
+    if plan is None:
+        plan = model.statements["json_plan"] = [
+            (key, None if type(f.type).to_json is FieldType.to_json else f.type.to_json, f.spec)
+            for key, f in model.fields.items()
+        ]
+    return plan
 
 
 def fields_json(model: EntityModel, values: Mapping[str, Any], ctx: FieldContext, record_id: int, version: int) -> dict[str, Any]:

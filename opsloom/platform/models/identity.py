@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Boolean,
@@ -14,10 +15,16 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    event,
+    inspect,
+    update,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opsloom.platform.db import Base, JSONType, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 Stamp = DateTime(timezone=True)
 
@@ -105,6 +112,32 @@ class Role(Base):
     # engine-defined permission grants, e.g. {"entity:customer": {"read": "all"}}
     permissions: Mapped[dict] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+
+
+@event.listens_for(Role, "before_update")
+def _role_updated(_mapper: Any, connection: Connection, role: Role) -> None:
+    """A role's new permissions or admin flag invalidate what processes compiled from the old ones.
+
+    Bumping the workspace's ``definitions_version`` in the changing transaction is what
+    lets the records service cache compiled permissions per (roles, version): every ORM
+    write of a role passes here, so no caller can forget it.
+    """
+    state = inspect(role)
+    if state.attrs.permissions.history.has_changes() or state.attrs.is_admin.history.has_changes():
+        _bump(connection, role.workspace_id)
+
+
+@event.listens_for(Role, "before_delete")
+def _role_deleted(_mapper: Any, connection: Connection, role: Role) -> None:
+    _bump(connection, role.workspace_id)
+
+
+def _bump(connection: Connection, workspace_id: int) -> None:
+    connection.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(definitions_version=Workspace.definitions_version + 1)
+    )
 
 
 class Department(Base):
