@@ -53,7 +53,7 @@ def _fill(setup: Any, total: int, owners: tuple[int, ...]) -> Any:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench records_list")
     parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: SQLite in a temp folder)")
     args = parser.parse_args(argv)
 
@@ -108,13 +108,18 @@ def main(argv: list[str]) -> None:
                 return [dict(r) for r in rows[:LIMIT]]
 
         assert [r["id"] for r in ours()] == [r["id"] for r in peer()], "the two queries disagree"
+        for call in (ours, peer):
+            for _ in range(20):
+                call()
+        # the two alternate call by call, so both see the same machine (a busy neighbour slows
+        # both alike); the median of each one's calls ignores the odd stall of either
         samples: dict[str, list[float]] = {"ours": [], "peer": []}
-        for _ in range(5):
+        clock = time.perf_counter
+        for _ in range(args.rounds):
             for name, call in (("ours", ours), ("peer", peer)):
-                start = time.perf_counter()
-                for _ in range(args.rounds // 5):
-                    call()
-                samples[name].append((time.perf_counter() - start) / (args.rounds // 5))
+                start = clock()
+                call()
+                samples[name].append(clock() - start)
         explain = "EXPLAIN QUERY PLAN " if database.dialect == "sqlite" else "EXPLAIN "
         with database.engine.connect() as conn:
             plan = conn.execute(text(explain + hand.text), {"u": staff_id, "level": "gold"}).all()

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select
 
 from opsloom.platform.errors import BadRequest
-from opsloom.platform.pagination import Page, SortKey, paginate, parse_limit
+from opsloom.platform.hot_query import HotQuery, NotHot
+from opsloom.platform.pagination import Page, SortKey, page_of, page_statement, paginate, parse_limit
 
 from .model import sql_resolver
+from .values import row_converter
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -73,20 +75,30 @@ class QueryMixin:
         if unknown:
             raise BadRequest(f"Unknown field(s) in `fields`: {', '.join(unknown)}.",
                              errors={"fields": f"unknown: {', '.join(unknown)}"})
-        stmt = self._page_statement(model, filter=filter, q=q, deleted=deleted,
-                                    filter_key=scope[4] if filter is not None else None)
-        page = paginate(self.session, stmt, keys, secret=secret, limit=parse_limit(limit), cursor=cursor,
-                        scope="|".join(scope), scalars=False)
-        rows = page.items
-        if any(f.table is not None for f in model.fields.values()):
-            rows = [dict(r) for r in rows]
+        listing = self._listing(model, filter=filter, q=q, deleted=deleted,
+                                filter_key=scope[4] if filter is not None else None)
+        size = parse_limit(limit)
+        first = listing.first_page(self.session, keys, sort or "", size) if cursor is None else None
+        if first is not None and fields is None and not any(f.table is not None for f in model.fields.values()):
+            # the common first page: value rows from the driver, JSON from the compiled converter
+            columns, values = first.fetch(self.session)
+            page = page_of(values, keys, limit=size, secret=secret, scope="|".join(scope), columns=columns)
+            convert, ctx = row_converter(model, columns), self.ctx
+            items = [self.present(model, convert(r, ctx)) for r in page.items]
+        else:
+            if first is not None:
+                page = page_of(first.dicts(self.session), keys, limit=size, secret=secret, scope="|".join(scope))
+            else:
+                page = paginate(self.session, listing.stmt, keys, secret=secret, limit=size, cursor=cursor,
+                                scope="|".join(scope), scalars=False)
+            rows = page.items
             self._load_tables(model, rows)
-        items = [self.to_json(model, r, fields) for r in rows]
+            items = [self.to_json(model, r, fields) for r in rows]
         if expand:
             self.expand(model, items, expand)
         return Page(items=items, next_cursor=page.next_cursor)
 
-    def _page_statement(
+    def _listing(
         self,
         model: EntityModel,
         *,
@@ -94,7 +106,7 @@ class QueryMixin:
         q: str | None,
         deleted: bool,
         filter_key: str | None,
-    ) -> Select[Any]:
+    ) -> _Listing:
         """The list query before paging: deleted or live, the read scope, the filter and the search.
 
         Built once per model version, scope, filter and search while its SQL cannot change:
@@ -108,9 +120,9 @@ class QueryMixin:
         # the search reads only the fields the role sees in clear: its field rules shape the SQL too
         rules = tuple(sorted(access.fields.items())) if q else ()
         cache_key = (deleted, filter_key, q, self._scope_key(model, "read"), rules, self.ctx.timezone)
-        stmt = cache.get(cache_key)
-        if stmt is not None:
-            return stmt
+        listing = cache.get(cache_key)
+        if listing is not None:
+            return listing
         context = _ClockWatch({"_now": self.now, "tz": self.ctx.timezone})
         table = model.table
         stmt = select(table)
@@ -126,11 +138,12 @@ class QueryMixin:
                                  errors={f"filter{exc.path}" if exc.path else "filter": exc.detail}) from None
         if q:
             stmt = stmt.where(self._search(model, q))
-        if not context.read_clock:
+        listing = _Listing(stmt, kept=not context.read_clock)
+        if listing.kept:
             if len(cache) >= _PAGES_KEPT:
                 cache.clear()
-            cache[cache_key] = stmt
-        return stmt
+            cache[cache_key] = listing
+        return listing
 
     def resolver(self, model: EntityModel) -> Any:
         return sql_resolver(model)
@@ -220,6 +233,40 @@ class QueryMixin:
 
 #: list statements kept per model version (filters, scopes and searches in use)
 _PAGES_KEPT = 256
+
+
+class _Listing:
+    """A list statement and, once kept, its first pages as ``HotQuery``s by (dialect, sort, limit).
+
+    The first page is what nearly every list request asks for; with its SQL fixed it runs
+    on the driver's cursor. Pages after a cursor carry the cursor's values in their SQL
+    and go through SQLAlchemy.
+    """
+
+    __slots__ = ("first_pages", "kept", "stmt")
+
+    def __init__(self, stmt: Select[Any], *, kept: bool) -> None:
+        self.stmt = stmt
+        self.kept = kept
+        self.first_pages: dict[tuple[str, str, int], HotQuery | None] = {}
+
+    def first_page(self, session: Session, keys: list[SortKey], sort: str, limit: int) -> HotQuery | None:
+        """The first page's query (None: run it through SQLAlchemy: not kept, or an IN list)."""
+        if not self.kept:
+            return None
+        dialect = session.get_bind().dialect
+        key = (dialect.name, sort, limit)
+        if key in self.first_pages:
+            return self.first_pages[key]
+        hot: HotQuery | None = HotQuery(page_statement(self.stmt, keys, dialect=dialect.name, limit=limit))
+        try:
+            hot.check(dialect)  # type: ignore[union-attr]
+        except NotHot:
+            hot = None
+        if len(self.first_pages) >= _PAGES_KEPT:
+            self.first_pages.clear()
+        self.first_pages[key] = hot
+        return hot
 
 
 class _ClockWatch(dict):  # type: ignore[type-arg]

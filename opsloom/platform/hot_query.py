@@ -9,7 +9,8 @@ own connection, so it sees the transaction as any other statement of the request
 
 Use it for a few fixed statements on the request path, not as a general query API: it
 takes named ``bindparam``s and the values a statement fixes itself (literals, a LIMIT), but
-not expanding ``IN`` lists, whose SQL depends on the call.
+not expanding ``IN`` lists, whose SQL depends on the call (``check`` raises ``NotHot``).
+The record list runs its first pages this way, one ``HotQuery`` per cached list statement.
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
     from sqlalchemy.orm import Session
 
-__all__ = ["HotQuery"]
+__all__ = ["HotQuery", "NotHot"]
+
+
+class NotHot(ValueError):
+    """The statement cannot run as a ``HotQuery``; run it through SQLAlchemy instead."""
 
 
 class _Plan:
-    __slots__ = ("binds", "fixed", "positional", "processors", "row", "sql")
+    __slots__ = ("binds", "fixed", "names", "positional", "processors", "row", "sql")
 
     def __init__(
         self,
@@ -39,11 +44,13 @@ class _Plan:
         binds: list[tuple[str, Callable[[Any], Any] | None]],
         fixed: dict[str, Any],
         positional: bool,
-        processors: list[tuple[int, Callable[[Any], Any]]],
-        row: type,
+        processors: list[tuple[int, Callable[[Any], Any]]] | None,
+        names: tuple[str, ...],
     ) -> None:
         self.sql, self.binds, self.fixed, self.positional = sql, binds, fixed, positional
-        self.processors, self.row = processors, row
+        self.processors, self.names = processors, names
+        # ``all`` gives named tuples; a column key such as ``_version`` cannot name a field
+        self.row: type | None = None
 
 
 class HotQuery:
@@ -63,24 +70,53 @@ class HotQuery:
         if plan is not None:
             return plan
         compiled = self.stmt.compile(dialect=dialect)
+        if any(bind.expanding for bind in compiled.binds.values()):
+            raise NotHot("an expanding IN list renders differently for each call")
         names = list(compiled.positiontup or []) if dialect.positional else list(compiled.binds)
         binds = [(name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
         # parameters the statement fixes itself (a literal in a condition, say) keep their value
         fixed = {name: compiled.binds[name].effective_value for name in names if not compiled.binds[name].required}
-        columns = list(self.stmt.selected_columns)
-        processors = []
-        for i, column in enumerate(columns):
-            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-            if process is not None:
-                processors.append((i, process))
-        row = namedtuple("Row", [column.key for column in columns])  # type: ignore[misc]
-        plan = _Plan(compiled.string, binds, fixed, dialect.positional, processors, row)
+        names = tuple(column.key for column in self.stmt.selected_columns)
+        # result processors are chosen on the first run: some depend on the type the driver
+        # reports for the column (PostgreSQL's numeric or float for a Numeric, say)
+        plan = _Plan(compiled.string, binds, fixed, dialect.positional, None, names)
         with self._lock:
             self._plans[dialect.name] = plan
         return plan
 
     def all(self, session: Session, **params: Any) -> list[Any]:
         """The rows for ``params``, in the session's transaction."""
+        plan, fetched = self._fetch(session, params)
+        if plan.row is None:
+            plan.row = namedtuple("Row", plan.names)  # type: ignore[misc]
+        make = plan.row._make  # type: ignore[attr-defined]
+        return [make(values) for values in fetched]
+
+    def dicts(self, session: Session, **params: Any) -> list[dict[str, Any]]:
+        """The rows for ``params`` as dicts keyed by the selected columns' keys."""
+        plan, fetched = self._fetch(session, params)
+        names = plan.names
+        return [dict(zip(names, values, strict=True)) for values in fetched]
+
+    def _processors(self, dialect: Dialect, description: Any) -> list[tuple[int, Callable[[Any], Any]]]:
+        processors = []
+        for i, column in enumerate(self.stmt.selected_columns):
+            type_code = description[i][1] if description is not None else None
+            process = column.type.dialect_impl(dialect).result_processor(dialect, type_code)
+            if process is not None:
+                processors.append((i, process))
+        return processors
+
+    def fetch(self, session: Session, **params: Any) -> tuple[tuple[str, ...], list[Any]]:
+        """The selected columns' keys and the rows for ``params`` as value sequences in that order."""
+        plan, fetched = self._fetch(session, params)
+        return plan.names, fetched
+
+    def check(self, dialect: Dialect) -> None:
+        """:raises NotHot: the statement cannot run on the driver's cursor (an expanding IN list)."""
+        self._plan(dialect)
+
+    def _fetch(self, session: Session, params: dict[str, Any]) -> tuple[_Plan, list[Any]]:
         connection = session.connection()
         plan = self._plan(connection.dialect)
         given = {**plan.fixed, **params} if plan.fixed else params
@@ -93,18 +129,20 @@ class HotQuery:
             announce(connection, cursor, plan.sql, args, many=False)
             cursor.execute(plan.sql, args)
             fetched = cursor.fetchall()
+            if plan.processors is None:
+                plan.processors = self._processors(dialect, cursor.description)
             announce(connection, cursor, plan.sql, args, many=False, after=True)
         except dialect.loaded_dbapi.Error as error:
             raise driver_error(connection, error, plan.sql, args, cursor) from error
         finally:
             cursor.close()
-        make, processors = plan.row._make, plan.processors
+        processors = plan.processors
         if not processors:
-            return [make(r) for r in fetched]
+            return plan, fetched
         rows = []
         for raw in fetched:
-            values = list(raw)
+            row = list(raw)
             for i, process in processors:
-                values[i] = process(values[i])
-            rows.append(make(values))
-        return rows
+                row[i] = process(row[i])
+            rows.append(row)
+        return plan, rows

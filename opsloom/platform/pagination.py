@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -25,7 +26,16 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Select
     from sqlalchemy.orm import Session
 
-__all__ = ["Page", "SortKey", "decode_cursor", "encode_cursor", "paginate", "parse_limit"]
+__all__ = [
+    "Page",
+    "SortKey",
+    "decode_cursor",
+    "encode_cursor",
+    "page_of",
+    "page_statement",
+    "paginate",
+    "parse_limit",
+]
 
 SALT = "opsloom.cursor.v1"
 
@@ -88,16 +98,22 @@ def _fingerprint(keys: Sequence[SortKey], scope: str) -> str:
     return hashlib.sha256(f"{order}|{scope}".encode()).hexdigest()[:16]
 
 
+@lru_cache(maxsize=16)
+def _serializer(secret: str) -> URLSafeSerializer:
+    """One signer per secret: building it derives the key, which every page would repeat."""
+    return URLSafeSerializer(secret, salt=SALT)
+
+
 def encode_cursor(secret: str, keys: Sequence[SortKey], values: Sequence[Any], scope: str = "") -> str:
     """A signed cursor pointing after a row whose sort values are ``values``."""
     payload = {"f": _fingerprint(keys, scope), "v": [_jsonable(v) for v in values]}
-    return URLSafeSerializer(secret, salt=SALT).dumps(payload)  # type: ignore[return-value]
+    return _serializer(secret).dumps(payload)  # type: ignore[return-value]
 
 
 def decode_cursor(secret: str, cursor: str, keys: Sequence[SortKey], scope: str = "") -> list[Any]:
     """The sort values inside ``cursor``; :raises InvalidCursor: forged, damaged or foreign."""
     try:
-        payload = URLSafeSerializer(secret, salt=SALT).loads(cursor)
+        payload = _serializer(secret).loads(cursor)
     except BadSignature as exc:
         raise InvalidCursor(
             "The cursor is not valid; request the first page again without `cursor`.",
@@ -154,6 +170,40 @@ def parse_limit(raw: Any, default: int = 50, maximum: int = 500) -> int:
     return limit
 
 
+def page_statement(stmt: Select[Any], keys: Sequence[SortKey], *, dialect: str, limit: int,
+                   after: Sequence[Any] | None = None) -> Select[Any]:
+    """``stmt`` ordered by ``keys``, from after the sort values ``after``, one row past ``limit``."""
+    if after is not None:
+        stmt = stmt.where(_after(keys, after))
+    return stmt.order_by(*[_ordering(k, dialect) for k in keys]).limit(limit + 1)
+
+
+def page_of(
+    rows: list[Any],
+    keys: Sequence[SortKey],
+    *,
+    limit: int,
+    secret: str,
+    scope: str = "",
+    columns: Sequence[str] | None = None,
+) -> Page:
+    """The page of ``rows`` (fetched by ``page_statement``, so one more than ``limit`` means more follow).
+
+    Rows are dicts, objects with the keys as attributes, or value sequences in ``columns`` order.
+    """
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        if columns is not None:
+            values = [last[columns.index(k.name)] for k in keys]
+        else:
+            values = [last[k.name] if isinstance(last, dict) else getattr(last, k.name) for k in keys]
+        next_cursor = encode_cursor(secret, keys, values, scope)
+    return Page(items=rows, next_cursor=next_cursor)
+
+
 def paginate(
     session: Session,
     stmt: Select[Any],
@@ -168,20 +218,15 @@ def paginate(
     """Run ``stmt`` ordered by ``keys`` from ``cursor`` and return one page plus the next cursor.
 
     ``scope`` should describe everything else that shapes the result (filters, the
-    workspace), so that a cursor cannot be replayed against a different query.
+    workspace), so that a cursor cannot be replayed against a different query. Rows are
+    the ORM objects (``scalars``) or dicts of the selected columns.
     """
-    if cursor:
-        stmt = stmt.where(_after(keys, decode_cursor(secret, cursor, keys, scope)))
-    dialect = session.get_bind().dialect.name
-    stmt = stmt.order_by(*[_ordering(k, dialect) for k in keys])
-    stmt = stmt.limit(limit + 1)
-    rows = list(session.scalars(stmt) if scalars else session.execute(stmt).mappings())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = None
-    if more and rows:
-        last = rows[-1]
-        values = [last[k.name] if isinstance(last, dict) or hasattr(last, "keys") else getattr(last, k.name)
-                  for k in keys]
-        next_cursor = encode_cursor(secret, keys, values, scope)
-    return Page(items=rows, next_cursor=next_cursor)
+    after = decode_cursor(secret, cursor, keys, scope) if cursor else None
+    stmt = page_statement(stmt, keys, dialect=session.get_bind().dialect.name, limit=limit, after=after)
+    if scalars:
+        rows: list[Any] = list(session.scalars(stmt))
+    else:
+        result = session.execute(stmt)
+        names = tuple(result.keys())
+        rows = [dict(zip(names, row, strict=True)) for row in result]
+    return page_of(rows, keys, limit=limit, secret=secret, scope=scope)

@@ -230,3 +230,23 @@ def test_cursor_listeners_see_the_statement(things: Database) -> None:
     mine = [(when, sql) for when, sql in seen if "hot_things" in sql]
     assert [when for when, _ in mine] == ["before", "after"]
     assert mine[0][1].lstrip().upper().startswith("SELECT")
+
+
+def test_dicts_and_value_rows_keep_every_column_key_even_underscored(things: Database) -> None:
+    """The record list reads ``_version`` and the stamps; a named tuple cannot carry such names."""
+    query = HotQuery(select(THINGS.c.id, THINGS.c.name.label("_name"), THINGS.c.at).order_by(THINGS.c.id).limit(2))
+    with things.session_scope() as session:
+        expected = [dict(row) for row in session.execute(query.stmt).mappings()]
+        assert query.dicts(session) == expected
+        columns, values = query.fetch(session)
+    assert columns == ("id", "_name", "at")
+    assert [dict(zip(columns, row, strict=True)) for row in values] == expected
+    assert len(expected) == 2  # the LIMIT the statement fixes itself
+
+
+def test_an_expanding_in_list_is_refused_before_it_runs(things: Database) -> None:
+    from opsloom.platform.hot_query import NotHot
+
+    query = HotQuery(select(THINGS.c.id).where(THINGS.c.name.in_(["alpha", "beta"])))
+    with pytest.raises(NotHot):
+        query.check(things.engine.dialect)
