@@ -76,12 +76,16 @@ def main(argv: list[str]) -> None:
         with database.session_scope() as session:
             staff = identity.actor_for(session, session.get(User, staff_id), setup.workspace_id, via="cli")
 
-        # empty values last: SQLite puts NULLs last in a descending order by itself, PostgreSQL is told
-        nulls_last = "" if database.dialect == "sqlite" else " NULLS LAST"
+        # empty values last: SQLite puts NULLs last in a descending order by itself; PostgreSQL
+        # puts them first, and `NULLS LAST` would sort every gold row (no index is in that
+        # order), so the values come from `IS NOT NULL` (and, were the page short, the empty
+        # ones from a second statement): what the service runs too
+        values_only = "" if database.dialect == "sqlite" else f'AND "{table}".spent IS NOT NULL '
         hand = text(
             f'SELECT * FROM "{table}" WHERE "{table}"._deleted_at IS NULL '
             f'AND ("{table}"._created_by = :u OR "{table}".owner = :u) AND "{table}".level = :level '
-            f'ORDER BY "{table}".spent DESC{nulls_last}, "{table}".id DESC '
+            f"{values_only}"
+            f'ORDER BY "{table}".spent DESC, "{table}".id DESC '
             f"LIMIT {LIMIT + 1}"
         )
 

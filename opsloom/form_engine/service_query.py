@@ -8,7 +8,7 @@ from sqlalchemy import func, or_, select
 
 from opsloom.platform.errors import BadRequest
 from opsloom.platform.hot_query import HotQuery, NotHot
-from opsloom.platform.pagination import Page, SortKey, page_of, page_statement, paginate, parse_limit
+from opsloom.platform.pagination import Page, SortKey, page_of, page_statements, paginate, parse_limit
 
 from .model import sql_resolver
 from .values import row_converter
@@ -248,25 +248,52 @@ class _Listing:
     def __init__(self, stmt: Select[Any], *, kept: bool) -> None:
         self.stmt = stmt
         self.kept = kept
-        self.first_pages: dict[tuple[str, str, int], HotQuery | None] = {}
+        self.first_pages: dict[tuple[str, str, int], _FirstPage | None] = {}
 
-    def first_page(self, session: Session, keys: list[SortKey], sort: str, limit: int) -> HotQuery | None:
-        """The first page's query (None: run it through SQLAlchemy: not kept, or an IN list)."""
+    def first_page(self, session: Session, keys: list[SortKey], sort: str, limit: int) -> _FirstPage | None:
+        """The first page's queries (None: run it through SQLAlchemy: not kept, or an IN list)."""
         if not self.kept:
             return None
         dialect = session.get_bind().dialect
         key = (dialect.name, sort, limit)
         if key in self.first_pages:
             return self.first_pages[key]
-        hot: HotQuery | None = HotQuery(page_statement(self.stmt, keys, dialect=dialect.name, limit=limit))
+        parts = [HotQuery(part) for part in page_statements(self.stmt, keys, dialect=dialect.name, limit=limit)]
+        first: _FirstPage | None = _FirstPage(parts, limit)
         try:
-            hot.check(dialect)  # type: ignore[union-attr]
+            for part in parts:
+                part.check(dialect)
         except NotHot:
-            hot = None
+            first = None
         if len(self.first_pages) >= _PAGES_KEPT:
             self.first_pages.clear()
-        self.first_pages[key] = hot
-        return hot
+        self.first_pages[key] = first
+        return first
+
+
+class _FirstPage:
+    """The ``HotQuery``s of a first page (see ``page_statements``), run in turn until the page is full."""
+
+    __slots__ = ("limit", "parts")
+
+    def __init__(self, parts: list[HotQuery], limit: int) -> None:
+        self.parts = parts
+        self.limit = limit
+
+    def fetch(self, session: Session) -> tuple[tuple[str, ...], list[Any]]:
+        """The columns and up to ``limit + 1`` value rows."""
+        columns: tuple[str, ...] = ()
+        rows: list[Any] = []
+        for part in self.parts:
+            columns, got = part.fetch(session)
+            rows += got
+            if len(rows) > self.limit:
+                break
+        return columns, rows
+
+    def dicts(self, session: Session) -> list[dict[str, Any]]:
+        columns, rows = self.fetch(session)
+        return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 class _ClockWatch(dict):  # type: ignore[type-arg]

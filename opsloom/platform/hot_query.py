@@ -72,7 +72,10 @@ class HotQuery:
         compiled = self.stmt.compile(dialect=dialect)
         if any(bind.expanding for bind in compiled.binds.values()):
             raise NotHot("an expanding IN list renders differently for each call")
-        names = list(compiled.positiontup or []) if dialect.positional else list(compiled.binds)
+        # ``binds`` also holds anonymous parameters under their unresolved keys; the
+        # statement's own names are the resolved ones
+        names = (list(compiled.positiontup or []) if dialect.positional
+                 else list(dict.fromkeys(compiled.bind_names.values())))
         binds = [(name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
         # parameters the statement fixes itself (a literal in a condition, say) keep their value
         fixed = {name: compiled.binds[name].effective_value for name in names if not compiled.binds[name].required}

@@ -9,7 +9,7 @@ Keyset (``WHERE (a, id) > (:a, :id)``) keeps every page as cheap as the first.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -33,6 +33,7 @@ __all__ = [
     "encode_cursor",
     "page_of",
     "page_statement",
+    "page_statements",
     "paginate",
     "parse_limit",
 ]
@@ -178,6 +179,36 @@ def page_statement(stmt: Select[Any], keys: Sequence[SortKey], *, dialect: str, 
     return stmt.order_by(*[_ordering(k, dialect) for k in keys]).limit(limit + 1)
 
 
+def page_statements(
+    stmt: Select[Any], keys: Sequence[SortKey], *, dialect: str, limit: int, after: Sequence[Any] | None = None
+) -> list[Select[Any]]:
+    """The statements whose rows, one after the other, make the page (each fetching up to ``limit + 1``).
+
+    One, unless the first key may be empty and the database would put its empty values
+    first in that direction (ascending on SQLite, descending on PostgreSQL). ``NULLS LAST``
+    there would make the database sort every matching row, since no index is in that
+    order; instead the values come from one statement (``IS NOT NULL``, which an index on
+    the column serves in either direction) and the empty ones from a second, run only when
+    the first leaves the page short.
+    """
+    first = keys[0]
+    natural = _NULLS_LAST_BY_ITSELF.get(dialect)
+    if not first.nullable or natural is None or natural == first.descending:
+        return [page_statement(stmt, keys, dialect=dialect, limit=limit, after=after)]
+    statements = []
+    if after is None or after[0] is not None:
+        valued = [replace(first, nullable=False), *keys[1:]]
+        statements.append(
+            page_statement(stmt.where(first.column.is_not(None)), valued, dialect=dialect, limit=limit, after=after)
+        )
+    # after a value come all the empty ones; after an empty one, the later keys decide
+    rest_after = after[1:] if after is not None and after[0] is None else None
+    statements.append(
+        page_statement(stmt.where(first.column.is_(None)), keys[1:], dialect=dialect, limit=limit, after=rest_after)
+    )
+    return statements
+
+
 def page_of(
     rows: list[Any],
     keys: Sequence[SortKey],
@@ -222,11 +253,14 @@ def paginate(
     the ORM objects (``scalars``) or dicts of the selected columns.
     """
     after = decode_cursor(secret, cursor, keys, scope) if cursor else None
-    stmt = page_statement(stmt, keys, dialect=session.get_bind().dialect.name, limit=limit, after=after)
-    if scalars:
-        rows: list[Any] = list(session.scalars(stmt))
-    else:
-        result = session.execute(stmt)
-        names = tuple(result.keys())
-        rows = [dict(zip(names, row, strict=True)) for row in result]
+    rows: list[Any] = []
+    for part in page_statements(stmt, keys, dialect=session.get_bind().dialect.name, limit=limit, after=after):
+        if scalars:
+            rows += session.scalars(part)
+        else:
+            result = session.execute(part)
+            names = tuple(result.keys())
+            rows += [dict(zip(names, row, strict=True)) for row in result]
+        if len(rows) > limit:
+            break
     return page_of(rows, keys, limit=limit, secret=secret, scope=scope)

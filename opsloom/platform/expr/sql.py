@@ -615,12 +615,14 @@ class _Translator:
                 number = to_number(c) if type(c) is not dict else float("nan")
                 return false() if is_nan(number) else guard(e == number)
             if a.type == "text":
+                # equality needs no code-point collation: under PostgreSQL's deterministic
+                # collations equal text is equal bytes, and the plain column keeps its indexes
                 if type(c) is str:
-                    return guard(_Binary(e) == c)
+                    return guard(e == c)
                 if strict:
                     return false()
                 if type(c) is list:
-                    return guard(_Binary(e) == js_string(c))
+                    return guard(e == js_string(c))
                 raise ExprTypeError(
                     f"comparing text with {_const_type(c)} needs a number conversion SQL cannot do "
                     f"exactly; compare with text instead",
@@ -648,7 +650,7 @@ class _Translator:
                 return guard(e == moment)
             raise ExprTypeError(f"`{op}` on {a.type} values has no SQL form", path=path)
         if a.type == b.type and a.type in ("number", "text", "boolean", "date", "datetime"):
-            x, y = (_Binary(a.expr), _Binary(b.expr)) if a.type == "text" else (a.expr, b.expr)
+            x, y = a.expr, b.expr  # text equality: see above, no collation needed
             if a.nonnull and b.nonnull:
                 return x == y
             if a.nan or b.nan:
@@ -869,7 +871,7 @@ class _Translator:
                 ]
             else:
                 raise self.no_sql(op, path, f"membership of a {a.type}")
-            e = _Binary(a.expr) if a.type == "text" else a.expr
+            e = a.expr  # membership is equality: an index on the column serves it
             if not wanted:
                 cond = false()
             else:

@@ -9,7 +9,14 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, creat
 from sqlalchemy.orm import Session
 
 from opsloom.platform.errors import BadRequest, InvalidCursor
-from opsloom.platform.pagination import SortKey, decode_cursor, encode_cursor, paginate, parse_limit
+from opsloom.platform.pagination import (
+    SortKey,
+    decode_cursor,
+    encode_cursor,
+    page_statements,
+    paginate,
+    parse_limit,
+)
 
 meta = MetaData()
 people = Table(
@@ -94,3 +101,25 @@ def test_bad_limits(raw: str) -> None:
 def test_limit_default_and_range() -> None:
     assert parse_limit(None, default=25) == 25
     assert parse_limit("500", maximum=500) == 500
+
+
+@pytest.mark.parametrize(("dialect", "descending", "parts"),
+                         [("sqlite", True, 1), ("sqlite", False, 2), ("postgresql", False, 1), ("postgresql", True, 2)])
+def test_empty_values_the_database_puts_first_come_from_a_second_statement(
+    dialect: str, descending: bool, parts: int
+) -> None:
+    """No ``NULLS LAST`` against the database's own order: an index serves both statements."""
+    table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("spent", Integer))
+    keys = [SortKey("spent", table.c.spent, descending, nullable=True), SortKey("id", table.c.id, descending)]
+    statements = page_statements(select(table), keys, dialect=dialect, limit=10)
+    sql = [str(s.compile(compile_kwargs={"literal_binds": True})) for s in statements]
+    assert len(sql) == parts
+    assert not any("NULLS LAST" in text for text in sql)
+    if parts == 2:
+        assert "t.spent IS NOT NULL" in sql[0]
+        assert "t.spent IS NULL" in sql[1]
+        assert "ORDER BY t.id" in sql[1]
+        # after an empty value only the empty ones remain
+        after_empty = page_statements(select(table), keys, dialect=dialect, limit=10, after=[None, 5])
+        assert len(after_empty) == 1
+        assert "t.spent IS NULL" in str(after_empty[0].compile(compile_kwargs={"literal_binds": True}))
