@@ -63,26 +63,41 @@ class BulkMixin:
         if errors and not skip_invalid:
             raise ValidationError(f"{len({k.split('/')[0] for k in errors})} of {len(rows)} records are invalid; "
                                   "nothing was saved.", errors=errors)
-        dup_errors = self._batch_duplicates(model, prepared)
-        if dup_errors:
-            if not skip_invalid:
-                first = min(dup_errors)
-                raise Conflict(f"record {first}: {dup_errors[first][1]}",
-                               errors={f"{i}/{k}": v for i, (errs, _d) in dup_errors.items() for k, v in errs.items()})
-            for i, (errs, detail) in dup_errors.items():
-                errors.update({f"{i}/{k}": v for k, v in errs.items()} or {str(i): detail})
-            prepared = [(i, values) for i, values in prepared if i not in dup_errors]
         if not prepared:
             return {"created": [], "errors": errors}
+        # the unique indexes check the keys as the rows go in; only a refused batch pays for
+        # finding which rows repeat a key (of the batch or of a live record) to name them all
+        created = self._insert_batch(model, prepared)
+        if created is not None:
+            return {"created": created, "errors": errors}
+        dup_errors = self._batch_duplicates(model, prepared)
+        if not dup_errors:
+            # a key taken by a concurrent writer, or a deleted record's: one by one names it
+            return self._create_one_by_one(model, prepared, errors, skip_invalid=skip_invalid)
+        if not skip_invalid:
+            first = min(dup_errors)
+            raise Conflict(f"record {first}: {dup_errors[first][1]}",
+                           errors={f"{i}/{k}": v for i, (errs, _d) in dup_errors.items() for k, v in errs.items()})
+        for i, (errs, detail) in dup_errors.items():
+            errors.update({f"{i}/{k}": v for k, v in errs.items()} or {str(i): detail})
+        prepared = [(i, values) for i, values in prepared if i not in dup_errors]
+        if not prepared:
+            return {"created": [], "errors": errors}
+        created = self._insert_batch(model, prepared)
+        if created is None:
+            return self._create_one_by_one(model, prepared, errors, skip_invalid=skip_invalid)
+        return {"created": created, "errors": errors}
+
+    def _insert_batch(self, model: EntityModel, prepared: list[tuple[int, dict[str, Any]]]) -> list[int] | None:
+        """``_insert_many`` in a savepoint; None (and nothing written) when a unique index refused a row."""
         savepoint = self.session.begin_nested()
         try:
             created = self._insert_many(model, prepared)
         except IntegrityError:
-            # a concurrent writer took one of the keys since the check: redo one by one to name it
             savepoint.rollback()
-            return self._create_one_by_one(model, prepared, errors, skip_invalid=skip_invalid)
+            return None
         savepoint.commit()
-        return {"created": created, "errors": errors}
+        return created
 
     def bulk_update(self, entity: str, rows: Any, *, skip_invalid: bool = False) -> dict[str, Any]:
         """PATCH many records in this transaction; each row is ``{"id": n, "_version": v, ...changes}``.

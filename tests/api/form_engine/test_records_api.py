@@ -156,6 +156,29 @@ def test_bulk_is_all_or_nothing_or_skips_bad_rows(client: FlaskClient, crm: Memb
     assert codes == ["C0001", "C0002"]  # gap-free: the refused row took no number
 
 
+def test_bulk_names_every_repeated_key_and_writes_nothing_or_skips_those_rows(
+    client: FlaskClient, crm: Member, snapshot: Any
+) -> None:
+    """The batch goes in first; when a unique index refuses it, every repeating row is named."""
+    taken = _post(client, crm, {"name": "Old", "phone": "13900000001"}).get_json()
+    gone = _post(client, crm, {"name": "Gone", "phone": "13900000009"}).get_json()
+    client.delete(f"{URL}/{gone['id']}", headers=crm.headers)  # a deleted record frees its phone
+    before = snapshot()
+    rows = [{"name": "A", "phone": "13900000002"}, {"name": "B", "phone": "13900000009"},
+            {"name": "C", "phone": "13900000002"}, {"name": "D", "phone": "13900000001"}, {"name": "E"}]
+    problem = assert_problem(client.post(f"{URL}/bulk", json={"records": rows}, headers=crm.headers), 409)
+    assert set(problem["errors"]) == {"2/phone", "3/phone"}
+    assert "of this batch" in problem["errors"]["2/phone"]
+    assert str(taken["id"]) in problem["errors"]["3/phone"]
+    assert snapshot() == before  # no record, no audit row, no event, no number
+    result = client.post(f"{URL}/bulk", json={"records": rows, "skip_invalid": True}, headers=crm.headers)
+    assert result.status_code == 200, result.get_json()
+    body = result.get_json()
+    assert sorted(body["errors"]) == ["2/phone", "3/phone"]
+    names = [client.get(f"{URL}/{i}", headers=crm.headers).get_json()["name"] for i in body["created"]]
+    assert names == ["A", "B", "E"]
+
+
 def test_query_filter_sort_search_and_cursor(client: FlaskClient, crm: Member) -> None:
     for i, (name, level) in enumerate([("Wang", "vip"), ("Li", "gold"), ("Zhang", "gold"), ("Zhao", None)]):
         values = {"name": name, "spent": i * 100, "vip_note": "n"}
