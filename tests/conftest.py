@@ -237,6 +237,22 @@ def database_state(app: Flask) -> dict[str, Any]:
 
 
 @pytest.fixture
+def statements(app: Flask) -> Iterator[list[str]]:
+    """Every SQL statement the app's engine runs from now on (driver-cursor statements included)."""
+    from sqlalchemy import event
+
+    engine = app.extensions["opsloom.db"].engine
+    seen: list[str] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", remember)
+    yield seen
+    event.remove(engine, "before_cursor_execute", remember)
+
+
+@pytest.fixture
 def snapshot(app: Flask) -> Any:
     """``snapshot()`` returns the whole database state; assert it is unchanged after a bad request."""
     return lambda: database_state(app)

@@ -12,8 +12,6 @@ import pytest
 from tests.conftest import assert_problem, publish_entity
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from flask import Flask
     from flask.testing import FlaskClient
     from werkzeug.test import TestResponse
@@ -305,21 +303,6 @@ def test_no_read_right_means_ids_only(client: FlaskClient, crm: Member, staff: M
 
 
 # ---------------------------------------------------------------- batched look-ups
-
-
-@pytest.fixture
-def statements(app: Flask) -> Iterator[list[str]]:
-    from sqlalchemy import event
-
-    engine = app.extensions["opsloom.db"].engine
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    yield seen
-    event.remove(engine, "before_cursor_execute", count)
 
 
 def test_queries_per_batch_do_not_grow_with_the_rows(

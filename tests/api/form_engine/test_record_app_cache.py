@@ -12,14 +12,12 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from opsloom.platform.models import Workspace
 from tests.conftest import assert_problem, make_member, publish_entity
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from flask import Flask
     from flask.testing import FlaskClient
 
@@ -48,20 +46,6 @@ def definitions_version(app: Flask, member: Member) -> int:
         version = s.scalar(select(Workspace.definitions_version).where(Workspace.id == member.workspace_id))
     assert isinstance(version, int)
     return version
-
-
-@pytest.fixture
-def statements(app: Flask) -> Iterator[list[str]]:
-    """Every SQL statement the app's engine runs from now on."""
-    engine = app.extensions["opsloom.db"].engine
-    seen: list[str] = []
-
-    def remember(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", remember)
-    yield seen
-    event.remove(engine, "before_cursor_execute", remember)
 
 
 def on_definition_tables(seen: list[str]) -> list[str]:

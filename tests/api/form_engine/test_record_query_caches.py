@@ -15,14 +15,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from opsloom.platform.models import Role, Workspace
 from tests.conftest import make_member, publish_entity
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from flask import Flask
     from flask.testing import FlaskClient
 
@@ -45,19 +43,6 @@ _ROLES_TABLE = re.compile(r"\bFROM roles\b", re.IGNORECASE)
 def crm(client: FlaskClient, admin: Member) -> Member:
     publish_entity(client, admin, CUSTOMER)
     return admin
-
-
-@pytest.fixture
-def statements(app: Flask) -> Iterator[list[str]]:
-    engine = app.extensions["opsloom.db"].engine
-    seen: list[str] = []
-
-    def remember(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", remember)
-    yield seen
-    event.remove(engine, "before_cursor_execute", remember)
 
 
 def _grant(client: FlaskClient, admin: Member, grant: dict[str, Any]) -> None:
